@@ -1,0 +1,212 @@
+package adauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-adauth/adauth/groups"
+)
+
+// passwordChecker is what a password backend (local, ldap) offers: the
+// caddyauth contract. ok=false with a nil error is a bad username or
+// password; an error is a technical failure, or an account-state refusal
+// that carries a message for the user (see userMessenger).
+type passwordChecker interface {
+	Authenticate(ctx context.Context, username, password string) (groups.Identity, bool, error)
+}
+
+// userMessenger is an error a backend wants the user to read: the account
+// is disabled, the password has expired, and so on.
+type userMessenger interface {
+	error
+	UserMessage() string
+}
+
+// passwordBackend is a configured password backend with its limit.
+type passwordBackend struct {
+	name      string // "local" or "ldap": the backend placeholder and log field
+	impl      passwordChecker
+	directory bool // groups are directory groups, mapped by the groups rules
+	// sem bounds concurrent checks: argon2id takes tens of MiB per hash and
+	// a DC has a connection budget, so a flood of sign-ins must queue here
+	// rather than exhaust either.
+	sem chan struct{}
+}
+
+func (b *passwordBackend) authenticate(ctx context.Context, username, password string) (groups.Identity, bool, error) {
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return groups.Identity{}, false, fmt.Errorf("%s: waiting for a free slot: %w", b.name, ctx.Err())
+	}
+	defer func() { <-b.sem }()
+	return b.impl.Authenticate(ctx, username, password)
+}
+
+// Limits on what a sign-in form or Basic header may carry. Anything larger
+// is refused before a backend sees it.
+const (
+	maxUsernameBytes = 256
+	maxPasswordBytes = 1024
+)
+
+// outcome is the result of one sign-in attempt.
+type outcome int
+
+const (
+	outcomeOK          outcome = iota
+	outcomeBad                 // bad username or password: the one generic message
+	outcomeRefused             // right password, but the account may not sign in now
+	outcomeUnavailable         // no backend could answer
+	outcomeThrottled           // too many failures: no backend was asked
+)
+
+func (o outcome) String() string {
+	return [...]string{"success", "bad_credentials", "refused", "unavailable", "throttled"}[o]
+}
+
+// signInResult carries what the login page and the log need.
+type signInResult struct {
+	outcome outcome
+	session *session
+	backend string
+	message string        // for outcomeRefused: what the user reads
+	reason  string        // for the log: never a secret
+	wait    time.Duration // for outcomeThrottled: until the next attempt
+}
+
+var errBadInput = errors.New("username or password malformed")
+
+// checkCredentials refuses input no backend should see: empty values (a
+// Windows DC takes a name with an empty password as an anonymous bind that
+// "succeeds"), oversized values, NUL and control characters in the name,
+// and invalid UTF-8.
+func checkCredentials(username, password string) error {
+	switch {
+	case username == "" || password == "":
+		return errBadInput
+	case len(username) > maxUsernameBytes || len(password) > maxPasswordBytes:
+		return errBadInput
+	case !utf8.ValidString(username) || !utf8.ValidString(password):
+		return errBadInput
+	case strings.IndexFunc(username, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return errBadInput
+	case strings.IndexByte(password, 0) >= 0:
+		return errBadInput
+	}
+	return nil
+}
+
+// signIn tries the password backends in order (local first, as QATrack+
+// lists ModelBackend before its AD backend). A technical failure in one does
+// not stop the next; the first that accepts wins; a refusal with a message
+// stops the search, since the password was right for that account.
+func (h *Handler) signIn(ctx context.Context, username, password, ip string) signInResult {
+	username = strings.TrimSpace(username)
+	if err := checkCredentials(username, password); err != nil {
+		return signInResult{outcome: outcomeBad, reason: err.Error()}
+	}
+	// The throttle keys on the name as the directory will read it, so
+	// "ALICE" and "hospital\alice" count against the same account.
+	key := throttleKey(username)
+	if wait := h.throttle.blocked(key, ip, h.now()); wait > 0 {
+		return signInResult{outcome: outcomeThrottled, wait: wait, reason: "too many failed sign-ins"}
+	}
+	res := h.tryBackends(ctx, username, password)
+	switch res.outcome {
+	case outcomeOK:
+		h.throttle.succeeded(key)
+		if res.session != nil && res.session.ID != key {
+			h.throttle.succeeded(res.session.ID)
+		}
+	case outcomeBad:
+		h.throttle.failed(key, ip, h.now())
+	}
+	return res
+}
+
+// throttleKey folds the forms a user may type for one account (ALICE,
+// HOSPITAL\alice, alice@hospital.example) to one key.
+func throttleKey(username string) string {
+	u := strings.ToLower(username)
+	if i := strings.LastIndexByte(u, '\\'); i >= 0 {
+		u = u[i+1:]
+	}
+	if i := strings.IndexByte(u, '@'); i > 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// tryBackends asks each password backend in turn.
+func (h *Handler) tryBackends(ctx context.Context, username, password string) signInResult {
+	var failures []string
+	for _, b := range h.passwords {
+		start := time.Now()
+		id, ok, err := b.authenticate(ctx, username, password)
+		h.observeBackend(b.name, "authenticate", time.Since(start))
+		var um userMessenger
+		switch {
+		case ok:
+			ss, res := h.newSession(b.name, b.directory, id)
+			if res != nil {
+				return *res
+			}
+			return signInResult{outcome: outcomeOK, session: ss, backend: b.name}
+		case errors.As(err, &um):
+			return signInResult{outcome: outcomeRefused, backend: b.name, message: um.UserMessage(), reason: err.Error()}
+		case err != nil:
+			failures = append(failures, b.name+": "+err.Error())
+			h.logger.Warn("sign-in backend failed; trying the next", zap.String("backend", b.name), zap.Error(err))
+		}
+	}
+	if len(failures) > 0 {
+		return signInResult{outcome: outcomeUnavailable, reason: strings.Join(failures, "; ")}
+	}
+	return signInResult{outcome: outcomeBad, reason: "no backend accepted the credentials"}
+}
+
+// newSession applies the group rules to a backend's identity. A refusal
+// (not in a qualifying group, too many groups for a cookie) comes back as a
+// result to show instead.
+func (h *Handler) newSession(backend string, directory bool, id groups.Identity) (*session, *signInResult) {
+	var apps []string
+	if directory {
+		var err error
+		apps, err = h.mapper.Directory(id.Groups)
+		var um userMessenger
+		if errors.As(err, &um) {
+			return nil, &signInResult{outcome: outcomeRefused, backend: backend, message: um.UserMessage(),
+				reason: fmt.Sprintf("%v (directory groups: %s)", err, strings.Join(groups.Names(id.Groups), ", "))}
+		}
+		if err != nil {
+			return nil, &signInResult{outcome: outcomeUnavailable, backend: backend, reason: err.Error()}
+		}
+	} else {
+		apps = h.mapper.Local(groups.Names(id.Groups))
+	}
+	now := h.now().Unix()
+	ss := &session{
+		ID:         strings.ToLower(id.ID),
+		Email:      id.Email,
+		Name:       id.Name,
+		GivenName:  id.GivenName,
+		FamilyName: id.FamilyName,
+		Backend:    backend,
+		DN:         id.DN,
+		Groups:     apps,
+		Issued:     now,
+		Seen:       now,
+		Checked:    now,
+	}
+	if ss.Name == "" {
+		ss.Name = strings.TrimSpace(ss.GivenName + " " + ss.FamilyName)
+	}
+	return ss, nil
+}
