@@ -46,7 +46,7 @@ var sessionFields = map[string]func(*session) string{
 	phName:       func(s *session) string { return s.Name },
 	phGivenName:  func(s *session) string { return s.GivenName },
 	phFamilyName: func(s *session) string { return s.FamilyName },
-	phGroups:     (*session).groupsString,
+	phGroups:     func(s *session) string { return s.groupsJoined },
 	phBackend:    func(s *session) string { return s.Backend },
 }
 
@@ -117,30 +117,36 @@ func sameHeaderName(a, b string) bool {
 }
 
 // setIdentity publishes the identity as placeholders and request headers.
+// One replacer provider answers every {http.auth.user.*} placeholder from
+// the session, instead of seven static values boxed on every request.
 func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, ss *session) {
-	groups := ss.groupsString()
-	repl.Set(phID, ss.ID)
-	repl.Set(phEmail, ss.Email)
-	repl.Set(phName, ss.Name)
-	repl.Set(phGivenName, ss.GivenName)
-	repl.Set(phFamilyName, ss.FamilyName)
-	repl.Set(phGroups, groups)
-	repl.Set(phBackend, ss.Backend)
+	ss.groupsJoined = ss.groupsString()
+	repl.Map(ss.placeholder)
 	setSessionVar(r, ss)
-	for _, ih := range h.headers {
+	vals := make([]string, len(h.headers)) // one backing array for all headers
+	for i, ih := range h.headers {
 		var v string
-		switch {
-		case ih.field != nil && ih.value == "{"+phGroups+"}":
-			v = groups
-		case ih.field != nil:
+		if ih.field != nil {
 			v = ih.field(ss)
-		default:
+		} else {
 			v = repl.ReplaceAll(ih.value, "")
 		}
 		if v != "" {
-			r.Header[ih.name] = []string{sanitizeHeaderValue(v)}
+			vals[i] = sanitizeHeaderValue(v)
+			r.Header[ih.name] = vals[i : i+1 : i+1]
 		}
 	}
+}
+
+// placeholder resolves the {http.auth.user.*} placeholders.
+func (ss *session) placeholder(key string) (any, bool) {
+	if !strings.HasPrefix(key, "http.auth.user.") {
+		return nil, false
+	}
+	if f := sessionFields[key]; f != nil {
+		return f(ss), true
+	}
+	return nil, false
 }
 
 // sanitizeHeaderValue drops control characters: a directory attribute with

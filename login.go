@@ -265,4 +265,3 @@ func humanWait(d time.Duration) string {
 func retryAfter(d time.Duration) string {
 	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
-

@@ -31,6 +31,8 @@ type session struct {
 	Seen       int64    // unix seconds: idle timeout counts from here
 	Checked    int64    // unix seconds: last time the directory confirmed the account
 	Refresh    string   // AD FS refresh token, when the provider gave one (for recheck)
+
+	groupsJoined string // Groups joined by commas, computed once per request
 }
 
 // sessionVersion is the first plaintext byte; a format change bumps it so

@@ -1,0 +1,344 @@
+package adauth
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-adauth/adauth/groups"
+)
+
+// fakeBackend is a password backend for handler tests that are not about a
+// backend: it accepts one user and counts calls.
+type fakeBackend struct {
+	user, password string
+	groups         []string
+	err            error
+	calls          atomic.Int64
+}
+
+func (f *fakeBackend) Authenticate(_ context.Context, u, p string) (groups.Identity, bool, error) {
+	f.calls.Add(1)
+	if f.err != nil {
+		return groups.Identity{}, false, f.err
+	}
+	if strings.EqualFold(u, f.user) && p == f.password {
+		id := groups.Identity{ID: strings.ToLower(u), Email: f.user + "@hospital.example", GivenName: "Alice", FamilyName: "Andersen"}
+		for _, g := range f.groups {
+			id.Groups = append(id.Groups, groups.Group{Name: g})
+		}
+		return id, true, nil
+	}
+	return groups.Identity{}, false, nil
+}
+
+func newTestHandler(t testing.TB, mutate func(*Handler), backends ...*passwordBackend) *Handler {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	h := &Handler{SessionKeys: []string{testKey}, Public: []string{"/static/*"}}
+	if mutate != nil {
+		mutate(h)
+	}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.logger = zap.NewNop()
+	if len(backends) == 0 {
+		backends = []*passwordBackend{{name: "local", impl: &fakeBackend{user: "alice", password: "right", groups: []string{"physics"}}, sem: make(chan struct{}, 2)}}
+	}
+	h.passwords = backends
+	t.Cleanup(func() { _ = h.Cleanup() })
+	return h
+}
+
+// serve runs one request through h the way Caddy's server prepares it and
+// returns the response and the request the next handler saw (nil if none).
+func serve(h *Handler, r *http.Request) (*httptest.ResponseRecorder, *http.Request) {
+	w := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	r = caddyhttp.PrepareRequest(r, repl, w, nil)
+	var seen *http.Request
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		seen = r
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		if he, ok := err.(caddyhttp.HandlerError); ok {
+			w.Code = he.StatusCode
+		} else {
+			w.Code = 500
+		}
+	}
+	return w, seen
+}
+
+func signedInCookie(t testing.TB, h *Handler, r *http.Request) *http.Cookie {
+	t.Helper()
+	ss := testSession(h.now())
+	w := httptest.NewRecorder()
+	if err := h.writeSession(w, r, ss); err != nil {
+		t.Fatal(err)
+	}
+	return w.Result().Cookies()[0]
+}
+
+func TestForgedIdentityHeadersAreStripped(t *testing.T) {
+	h := newTestHandler(t, nil)
+	for _, path := range []string{"/static/app.css", "/protected"} {
+		for _, signedIn := range []bool{false, true} {
+			r := httptest.NewRequest("GET", path, nil)
+			r.Header["X-Remote-User"] = []string{"admin", "root"}
+			r.Header["x-remote-user"] = []string{"admin"}
+			r.Header["X_Remote_User"] = []string{"admin"}
+			r.Header["X-REMOTE-GROUPS"] = []string{"admin"}
+			r.Header["X-Remote-Email"] = []string{"admin@evil"}
+			if signedIn {
+				r.AddCookie(signedInCookie(t, h, r))
+			}
+			_, seen := serve(h, r)
+			if seen == nil {
+				if path == "/static/app.css" || signedIn {
+					t.Fatalf("%s signedIn=%v: request did not pass", path, signedIn)
+				}
+				continue
+			}
+			for k, v := range seen.Header {
+				if sameHeaderName(k, "X-Remote-User") || sameHeaderName(k, "X-Remote-Groups") || sameHeaderName(k, "X-Remote-Email") {
+					if !signedIn {
+						t.Errorf("%s: forged %s: %v reached upstream", path, k, v)
+					} else if strings.Contains(strings.Join(v, ","), "admin") && k != "X-Remote-Groups" {
+						t.Errorf("%s: forged value in %s: %v", path, k, v)
+					}
+				}
+			}
+			if signedIn {
+				if got := seen.Header.Values("X-Remote-User"); len(got) != 1 || got[0] != "alice" {
+					t.Errorf("%s: X-Remote-User = %v, want [alice]", path, got)
+				}
+				if got := seen.Header.Get("X-Remote-Groups"); got != "admin,physics" {
+					t.Errorf("%s: X-Remote-Groups = %q", path, got)
+				}
+			}
+		}
+	}
+}
+
+func TestChallenge(t *testing.T) {
+	h := newTestHandler(t, func(h *Handler) { h.BasicAuth = &BasicAuthConfig{Realm: "QA"} })
+	r := httptest.NewRequest("GET", "/qa/units?x=1", nil)
+	r.Header.Set("Accept", "text/html,application/xhtml+xml")
+	w, seen := serve(h, r)
+	if seen != nil || w.Code != http.StatusFound {
+		t.Fatalf("browser navigation: status %d, passed=%v", w.Code, seen != nil)
+	}
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	if loc.Path != "/adauth/login" || loc.Query().Get("next") != "/qa/units?x=1" {
+		t.Fatalf("Location = %s", w.Header().Get("Location"))
+	}
+
+	r = httptest.NewRequest("POST", "/api/data", nil)
+	r.Header.Set("Accept", "application/json")
+	w, seen = serve(h, r)
+	if seen != nil || w.Code != http.StatusUnauthorized {
+		t.Fatalf("API call: status %d, passed=%v", w.Code, seen != nil)
+	}
+	if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Basic realm="QA"`) {
+		t.Fatalf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
+	}
+	var body map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body["error"] == "" {
+		t.Fatalf("401 body %q is not the JSON error", w.Body.String())
+	}
+}
+
+func TestLoginFlow(t *testing.T) {
+	h := newTestHandler(t, nil)
+	post := func(form url.Values, headers map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/adauth/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range headers {
+			r.Header.Set(k, v)
+		}
+		w, _ := serve(h, r)
+		return w
+	}
+	w := post(url.Values{"username": {"alice"}, "password": {"wrong"}, "next": {"/x"}}, nil)
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "Incorrect username or password") {
+		t.Fatalf("wrong password: %d %s", w.Code, w.Body.String())
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Fatal("a failed sign-in set a cookie")
+	}
+	w = post(url.Values{"username": {"ALICE"}, "password": {"right"}, "next": {"//evil.example/"}}, nil)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("sign-in with open redirect next: %d Location=%q", w.Code, w.Header().Get("Location"))
+	}
+	w = post(url.Values{"username": {"alice"}, "password": {"right"}, "next": {"/qa/?unit=1"}}, nil)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/qa/?unit=1" {
+		t.Fatalf("sign-in: %d Location=%q", w.Code, w.Header().Get("Location"))
+	}
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 || cookies[0].Name != "adauth" || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode || cookies[0].Path != "/" {
+		t.Fatalf("session cookie: %+v", cookies)
+	}
+	// The cookie signs the next request in.
+	r := httptest.NewRequest("GET", "/adauth/whoami", nil)
+	r.AddCookie(cookies[0])
+	w, _ = serve(h, r)
+	var who map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &who); err != nil || who["id"] != "alice" || who["backend"] != "local" {
+		t.Fatalf("whoami: %d %s", w.Code, w.Body.String())
+	}
+	if gs, _ := who["groups"].([]any); len(gs) != 1 || gs[0] != "physics" {
+		t.Fatalf("whoami groups: %v", who["groups"])
+	}
+	// Cross-site POST (CSRF) is refused before any backend is asked.
+	fb := h.passwords[0].impl.(*fakeBackend)
+	before := fb.calls.Load()
+	w = post(url.Values{"username": {"alice"}, "password": {"right"}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if w.Code != http.StatusForbidden || fb.calls.Load() != before {
+		t.Fatalf("cross-site login: %d, backend calls %d", w.Code, fb.calls.Load()-before)
+	}
+	// Oversized body.
+	w = post(url.Values{"username": {"alice"}, "password": {strings.Repeat("x", 20<<10)}}, nil)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: %d", w.Code)
+	}
+}
+
+func TestBadInputNeverReachesBackend(t *testing.T) {
+	fb := &fakeBackend{user: "alice", password: "right"}
+	h := newTestHandler(t, nil, &passwordBackend{name: "ldap", impl: fb, directory: true, sem: make(chan struct{}, 1)})
+	for _, c := range []struct{ user, pass string }{
+		{"alice", ""},
+		{"", "right"},
+		{"   ", "right"},
+		{"ali\x00ce", "right"},
+		{"alice\n", "right\x00"},
+		{"ali\x01ce", "right"},
+		{"\xff\xfe", "right"},
+		{strings.Repeat("a", 300), "right"},
+		{"alice", strings.Repeat("p", 2000)},
+	} {
+		res := h.signIn(context.Background(), c.user, c.pass, "192.0.2.1")
+		if res.outcome != outcomeBad {
+			t.Errorf("signIn(%q, %q) = %v", c.user, c.pass, res.outcome)
+		}
+	}
+	if n := fb.calls.Load(); n != 0 {
+		t.Fatalf("backend was called %d times for malformed input", n)
+	}
+}
+
+func TestBackendsTriedInOrder(t *testing.T) {
+	down := &fakeBackend{err: context.DeadlineExceeded}
+	local := &fakeBackend{user: "breakglass", password: "right"}
+	h := newTestHandler(t, nil,
+		&passwordBackend{name: "local", impl: local, sem: make(chan struct{}, 1)},
+		&passwordBackend{name: "ldap", impl: down, directory: true, sem: make(chan struct{}, 1)},
+	)
+	if res := h.signIn(context.Background(), "breakglass", "right", "192.0.2.1"); res.outcome != outcomeOK || res.backend != "local" {
+		t.Fatalf("local account with the directory down: %v %s", res.outcome, res.reason)
+	}
+	if res := h.signIn(context.Background(), "alice", "right", "192.0.2.1"); res.outcome != outcomeUnavailable {
+		t.Fatalf("directory user with the directory down: %v, want unavailable", res.outcome)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	fb := &fakeBackend{user: "alice", password: "right"}
+	h := newTestHandler(t, func(h *Handler) { h.Throttle = &ThrottleConfig{Failures: 3, Window: caddy.Duration(time.Minute)} },
+		&passwordBackend{name: "ldap", impl: fb, directory: true, sem: make(chan struct{}, 1)})
+	now := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return now }
+	for i := 0; i < 3; i++ {
+		if res := h.signIn(context.Background(), "alice", "wrong", "192.0.2.1"); res.outcome != outcomeBad {
+			t.Fatalf("attempt %d: %v", i, res.outcome)
+		}
+	}
+	calls := fb.calls.Load()
+	for _, u := range []string{"alice", "ALICE", `HOSPITAL\alice`, "alice@hospital.example"} {
+		res := h.signIn(context.Background(), u, "right", "198.51.100.7")
+		if res.outcome != outcomeThrottled || res.wait <= 0 || res.wait > time.Minute {
+			t.Fatalf("%s after 3 failures: %v wait %s", u, res.outcome, res.wait)
+		}
+	}
+	if fb.calls.Load() != calls {
+		t.Fatal("a throttled sign-in reached the directory")
+	}
+	now = now.Add(time.Minute + time.Second)
+	if res := h.signIn(context.Background(), "alice", "right", "192.0.2.1"); res.outcome != outcomeOK {
+		t.Fatalf("after the window: %v", res.outcome)
+	}
+	// Password spray from one IP: 4x the per-user limit across users.
+	for i := 0; i < 12; i++ {
+		h.signIn(context.Background(), "user"+string(rune('a'+i)), "guess", "203.0.113.9")
+	}
+	if res := h.signIn(context.Background(), "alice", "right", "203.0.113.9"); res.outcome != outcomeThrottled {
+		t.Fatalf("spraying IP not throttled: %v", res.outcome)
+	}
+	if res := h.signIn(context.Background(), "alice", "right", "192.0.2.55"); res.outcome != outcomeOK {
+		t.Fatalf("real user from another IP during a spray: %v", res.outcome)
+	}
+}
+
+func TestCookieNamesFollowTLS(t *testing.T) {
+	h := newTestHandler(t, nil)
+	r := httptest.NewRequest("GET", "https://qa.hospital.example/", nil)
+	r.TLS = &tls.ConnectionState{}
+	c := signedInCookie(t, h, r)
+	if c.Name != "__Host-adauth" || !c.Secure {
+		t.Fatalf("HTTPS cookie: %+v", c)
+	}
+	// A cookie issued on plain HTTP is not accepted on HTTPS, even renamed.
+	plain := httptest.NewRequest("GET", "http://qa.hospital.example/", nil)
+	pc := signedInCookie(t, h, plain)
+	r2 := httptest.NewRequest("GET", "https://qa.hospital.example/x", nil)
+	r2.TLS = &tls.ConnectionState{}
+	r2.AddCookie(&http.Cookie{Name: "__Host-adauth", Value: pc.Value})
+	if ss, _ := h.currentSession(r2); ss != nil {
+		t.Fatal("plain-HTTP cookie accepted on HTTPS")
+	}
+}
+
+func BenchmarkSessionOpen(b *testing.B) {
+	h := newTestHandler(b, nil)
+	r := httptest.NewRequest("GET", "/qa/", nil)
+	r.AddCookie(signedInCookie(b, h, r))
+	b.ReportAllocs()
+	for b.Loop() {
+		if ss, _ := h.currentSession(r); ss == nil {
+			b.Fatal("no session")
+		}
+	}
+}
+
+func BenchmarkServeHTTPSignedIn(b *testing.B) {
+	h := newTestHandler(b, nil)
+	r := httptest.NewRequest("GET", "/qa/", nil)
+	r.AddCookie(signedInCookie(b, h, r))
+	r.Header.Set("Accept", "text/html")
+	w := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	r = caddyhttp.PrepareRequest(r, repl, w, nil)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
