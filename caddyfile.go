@@ -139,6 +139,30 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("local is given twice")
 			}
 			a.Local = &LocalConfig{File: file}
+		case "ldap":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.LDAP != nil {
+				return d.Errf("ldap is given twice")
+			}
+			c, err := parseLDAP(d)
+			if err != nil {
+				return err
+			}
+			a.LDAP = c
+		case "adfs":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.ADFS != nil {
+				return d.Errf("adfs is given twice")
+			}
+			c, err := parseADFS(d)
+			if err != nil {
+				return err
+			}
+			a.ADFS = c
 		case "groups":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -129,6 +129,11 @@ func (h *Handler) serveEndpoint(ep endpoint, w http.ResponseWriter, r *http.Requ
 			"expires":     h.policy.expires(ss).UTC().Format(time.RFC3339),
 		})
 		return nil
+	case epADFS, epCallback:
+		if h.sso != nil {
+			return h.serveSSO(ep, w, r)
+		}
+		return caddyhttp.Error(http.StatusNotFound, errors.New("adfs is not configured"))
 	case epUnknown:
 		return caddyhttp.Error(http.StatusNotFound, errors.New("no such adauth page"))
 	default:

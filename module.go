@@ -70,6 +70,13 @@ type Handler struct {
 	// Local accounts from a JSON users file.
 	Local *LocalConfig `json:"local,omitempty"`
 
+	// Active Directory (or OpenLDAP) sign-in over LDAP(S).
+	LDAP *LDAPConfig `json:"ldap,omitempty"`
+
+	// AD FS (or any OpenID Connect provider, Entra ID included) single
+	// sign-on.
+	ADFS *ADFSConfig `json:"adfs,omitempty"`
+
 	// Group rules for directory users. Without them, directory groups pass
 	// through as application groups under their CN (AD FS: claim values).
 	Groups *groups.Rules `json:"groups,omitempty"`
@@ -81,6 +88,7 @@ type Handler struct {
 	headers   []identityHeader
 	strip     []string // header names deleted from every request, canonical
 	passwords []*passwordBackend
+	sso       *ssoBackend
 	mapper    *groups.Mapper
 	pages     *pages
 	endpoints endpoints
@@ -203,12 +211,24 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.passwords = append(h.passwords, b)
 	}
+	if h.LDAP != nil {
+		b, err := h.LDAP.provision(ctx, repl)
+		if err != nil {
+			return fmt.Errorf("ldap: %w", err)
+		}
+		h.passwords = append(h.passwords, b)
+	}
+	if h.ADFS != nil {
+		if h.sso, err = h.ADFS.provision(ctx, repl, h.endpoints); err != nil {
+			return fmt.Errorf("adfs: %w", err)
+		}
+	}
 	return nil
 }
 
 // Validate checks the configuration after Provision.
 func (h *Handler) Validate() error {
-	if len(h.passwords) == 0 {
+	if len(h.passwords) == 0 && h.sso == nil {
 		return errors.New("adauth needs at least one backend: local, ldap or adfs")
 	}
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "*{}?#") {
