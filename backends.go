@@ -33,21 +33,32 @@ type passwordBackend struct {
 	name      string // "local" or "ldap": the backend placeholder and log field
 	impl      passwordChecker
 	directory bool // groups are directory groups, mapped by the groups rules
+	lookups   bool // impl can look accounts up again (recheck): a service account is configured
 	// sem bounds concurrent checks: argon2id takes tens of MiB per hash and
 	// a DC has a connection budget, so a flood of sign-ins must queue here
 	// rather than exhaust either.
 	sem chan struct{}
 }
 
-func (b *passwordBackend) authenticate(ctx context.Context, username, password string) (groups.Identity, bool, error) {
+func (b *passwordBackend) authenticate(ctx context.Context, username, password string) (id groups.Identity, ok bool, err error) {
 	select {
 	case b.sem <- struct{}{}:
 	case <-ctx.Done():
 		return groups.Identity{}, false, fmt.Errorf("%s: waiting for a free slot: %w", b.name, ctx.Err())
 	}
 	defer func() { <-b.sem }()
+	// A bug in a backend must cost one failed sign-in, never the server
+	// nor a pass: the panic becomes a technical failure (the next backend
+	// is tried, the user sees "unavailable", the log has the cause).
+	defer func() {
+		if p := recover(); p != nil {
+			id, ok, err = groups.Identity{}, false, fmt.Errorf("%s: %w: %v", b.name, errBackendPanic, p)
+		}
+	}()
 	return b.impl.Authenticate(ctx, username, password)
 }
+
+var errBackendPanic = errors.New("backend panicked")
 
 // Limits on what a sign-in form or Basic header may carry. Anything larger
 // is refused before a backend sees it.
@@ -80,6 +91,10 @@ type signInResult struct {
 	reason  string        // for the log: never a secret
 	wait    time.Duration // for outcomeThrottled: until the next attempt
 }
+
+// backendDeadline bounds one backend's answer to one sign-in, whatever its
+// own timeouts: a hung DC must never hang the request with it.
+const backendDeadline = 20 * time.Second
 
 var errBadInput = errors.New("username or password malformed")
 
@@ -149,7 +164,9 @@ func (h *Handler) tryBackends(ctx context.Context, username, password string) si
 	var failures []string
 	for _, b := range h.passwords {
 		start := time.Now()
-		id, ok, err := b.authenticate(ctx, username, password)
+		bctx, cancel := context.WithTimeout(ctx, backendDeadline)
+		id, ok, err := b.authenticate(bctx, username, password)
+		cancel()
 		h.observeBackend(b.name, "authenticate", time.Since(start))
 		var um userMessenger
 		switch {

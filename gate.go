@@ -103,6 +103,19 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// challengeEnded answers the first request after the re-check ended a
+// session: the login page says why, instead of a silent sign-out.
+func (h *Handler) challengeEnded(w http.ResponseWriter, r *http.Request) {
+	if isNavigation(r) {
+		http.Redirect(w, r, h.endpoints.loginURL(r.URL.RequestURI())+"&reason=ended", http.StatusFound)
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"error": "session ended: the account changed in the directory",
+		"login": h.endpoints.login,
+	})
+}
+
 // isNavigation tells a browser loading a page from an API call: a GET or
 // HEAD that accepts HTML.
 func isNavigation(r *http.Request) bool {

@@ -89,6 +89,7 @@ type Handler struct {
 	strip     []string // header names deleted from every request, canonical
 	passwords []*passwordBackend
 	sso       *ssoBackend
+	rechecker *rechecker
 	mapper    *groups.Mapper
 	pages     *pages
 	endpoints endpoints
@@ -131,6 +132,9 @@ const (
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.now = time.Now
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 
 	if h.PathPrefix == "" {
@@ -223,6 +227,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("adfs: %w", err)
 		}
 	}
+
+	if h.Recheck == nil {
+		d := caddy.Duration(defaultRecheck)
+		h.Recheck = &d
+	}
+	h.rechecker = newRechecker(time.Duration(*h.Recheck))
+	for _, b := range h.passwords {
+		if l, ok := b.impl.(accountLooker); ok && b.directory && b.lookups {
+			h.rechecker.backends[b.name] = l
+		}
+	}
 	return nil
 }
 
@@ -246,6 +261,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the backends.
 func (h *Handler) Cleanup() error {
+	h.unwatchDirectory()
 	if h.throttle != nil {
 		_, _ = throttlePool.Delete(h.Throttle.key())
 	}
@@ -280,6 +296,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				return nil
 			}
 		}
+	}
+	if ss != nil && h.rechecker.due(ss, h.now().Unix()) {
+		checked, rewrite, ended, msg := h.recheck(ss, h.now().Unix())
+		if ended {
+			h.logger.Info("session ended by the directory re-check", zap.String("user", ss.ID), zap.String("reason", msg))
+			h.clearSession(w, r)
+			if h.public.Match(r) {
+				return next.ServeHTTP(w, r)
+			}
+			h.challengeEnded(w, r)
+			return nil
+		}
+		ss, fresh = checked, fresh || rewrite
 	}
 	if ss != nil {
 		h.setIdentity(r, repl, ss)
