@@ -116,6 +116,32 @@ func (h *Handler) challengeEnded(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// ambiguousPath reports a request path that some applications read
+// differently from Caddy's path matcher, which `public` and
+// `adauth_require` use: control characters and NUL (C-based servers stop
+// there), backslashes (IIS and Windows read them as "/"), and segments that
+// end in a dot or a space ("/admin./x" is "/admin/x" to Windows). No real
+// page needs them, so adauth refuses them instead of guessing what the
+// application will make of them.
+func ambiguousPath(p string) bool {
+	seg := 0 // start of the current segment
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c < 0x20 || c == 0x7f || c == '\\':
+			return true
+		case c == '/':
+			seg = i + 1
+		case (c == '.' || c == ' ') && (i+1 == len(p) || p[i+1] == '/'):
+			// "." and ".." segments are fine: Caddy's matcher cleans them
+			// the way every application does.
+			if s := p[seg : i+1]; s != "." && s != ".." {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // isNavigation tells a browser loading a page from an API call: a GET or
 // HEAD that accepts HTML.
 func isNavigation(r *http.Request) bool {

@@ -342,3 +342,67 @@ func BenchmarkServeHTTPSignedIn(b *testing.B) {
 		}
 	}
 }
+
+func TestAmbiguousPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/":                      false,
+		"/qa/units/":             false,
+		"/static/app.v1.css":     false,
+		"/static/../admin/x":     false, // cleaned alike by Caddy and the application
+		"/./x":                   false,
+		"/..":                    false,
+		"/a b/c":                 false,
+		"/admin./x":              true,
+		"/admin.":                true,
+		"/admin /x":              true,
+		"/admin\\x":              true,
+		"/admin\x00/x":           true,
+		"/x\n":                   true,
+		"/x\x7f":                 true,
+		"/static/report.pdf.":    true,
+		"/static/...":            true,
+		"/qa/%2e%2e/static/x.js": false, // still escaped: the matcher decodes, then cleans
+	} {
+		if got := ambiguousPath(p); got != want {
+			t.Errorf("ambiguousPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// A user in so many groups that the session would not fit in a cookie is
+// refused with a message, never given a cookie the browser drops (which
+// would loop them through the login page).
+func TestTooManyGroupsForACookie(t *testing.T) {
+	var many []string
+	for i := 0; i < 400; i++ {
+		many = append(many, "application-group-number-"+strings.Repeat("x", 5)+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	h := newTestHandler(t, nil, &passwordBackend{name: "local", impl: &fakeBackend{user: "alice", password: "right", groups: many}, sem: make(chan struct{}, 1)})
+	r := httptest.NewRequest("POST", "/adauth/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"right"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w, _ := serve(h, r)
+	if w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "too many groups") {
+		t.Fatalf("%d cookies=%d\n%s", w.Code, len(w.Result().Cookies()), w.Body.String())
+	}
+}
+
+// A panicking backend costs one failed sign-in, not the server, and the
+// next backend still answers.
+func TestBackendPanicIsContained(t *testing.T) {
+	h := newTestHandler(t, nil,
+		&passwordBackend{name: "ldap", impl: panicBackend{}, directory: true, sem: make(chan struct{}, 1)},
+		&passwordBackend{name: "local", impl: &fakeBackend{user: "breakglass", password: "right"}, sem: make(chan struct{}, 1)},
+	)
+	if res := h.signIn(context.Background(), "alice", "x", "192.0.2.1"); res.outcome != outcomeUnavailable || !strings.Contains(res.reason, "panicked") {
+		t.Fatalf("panicking backend: %v %q", res.outcome, res.reason)
+	}
+	if res := h.signIn(context.Background(), "breakglass", "right", "192.0.2.1"); res.outcome != outcomeOK {
+		t.Fatalf("local after a panicking backend: %v", res.outcome)
+	}
+}
+
+type panicBackend struct{}
+
+func (panicBackend) Authenticate(context.Context, string, string) (groups.Identity, bool, error) {
+	panic("bug in a backend")
+}

@@ -283,6 +283,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusInternalServerError, errors.New("adauth: request has no replacer"))
 	}
 
+	if ambiguousPath(r.URL.Path) {
+		// Answered here rather than as an error: a handle_errors route
+		// must not get the chance to pass the request on unguarded.
+		h.pages.message(w, r, http.StatusBadRequest, "Bad request",
+			"The address contains characters that are not allowed (control characters, backslashes, or a path segment ending in a dot or a space).")
+		return nil
+	}
+
 	if ep := h.endpoints.match(r.URL.Path); ep != epNone {
 		return h.serveEndpoint(ep, w, r)
 	}
