@@ -34,6 +34,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 				t.Fatal(err)
 			}
 			input, expected, ok := strings.Cut(string(raw), "\n----------\n")
+			header := input
 			if !ok {
 				t.Fatal("no ---------- separator")
 			}
@@ -60,7 +61,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 				t.Fatal(adaptErr)
 			}
 			if *update {
-				if err := os.WriteFile(f, []byte(input+"\n----------\n"+got+"\n"), 0o644); err != nil {
+				if err := os.WriteFile(f, []byte(header+"\n----------\n"+got+"\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -34,7 +35,7 @@ localhost {
 	adauth_require /admin/* admin
 	reverse_proxy 127.0.0.1:%d
 }
-http://127.0.0.1:%d {
+http://:%d {
 	bind 127.0.0.1
 	root * examples/demo/site
 	templates
@@ -42,6 +43,7 @@ http://127.0.0.1:%d {
 }
 `, port, upPort, upPort), caddyrun.Options{})
 	base := fmt.Sprintf("https://localhost:%d", port)
+	in.WaitTLS(fmt.Sprintf("127.0.0.1:%d", port), "localhost")
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
@@ -61,9 +63,16 @@ http://127.0.0.1:%d {
 		chromedp.SendKeys(chromedp.ID("username"), "alice"),
 		chromedp.SendKeys(chromedp.ID("password"), "demo-alice"),
 		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("identity")),
 	)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("identity")))
+		cancel()
+	}
 	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Logf("browser is at %s showing:\n%s", loc, body)
 		t.Fatalf("sign-in in the browser: %v\ncaddy log:\n%s", err, in.Log())
 	}
 	user := text(ctx, t, "user")

@@ -7,6 +7,7 @@ package caddyrun
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -208,4 +209,24 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.Write(p)
+}
+
+// WaitTLS waits until the instance completes a TLS handshake for
+// serverName on addr: Caddy issues its internal-CA certificate just after
+// start, and a client that connects before then gets a protocol error.
+func (in *Instance) WaitTLS(addr, serverName string) {
+	in.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		var conn *tls.Conn
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		conn, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}) // #nosec G402 -- test readiness probe only
+		if err == nil {
+			conn.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	in.t.Fatalf("no TLS on %s for %s: %v\nlog:\n%s", addr, serverName, err, in.Log())
 }
