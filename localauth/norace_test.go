@@ -1,0 +1,5 @@
+//go:build !race
+
+package localauth
+
+const raceEnabled = false
