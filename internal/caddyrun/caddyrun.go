@@ -230,3 +230,6 @@ func (in *Instance) WaitTLS(addr, serverName string) {
 	}
 	in.t.Fatalf("no TLS on %s for %s: %v\nlog:\n%s", addr, serverName, err, in.Log())
 }
+
+// PID is the Caddy process's id (for reading its memory use).
+func (in *Instance) PID() int { return in.cmd.Process.Pid }
