@@ -91,6 +91,10 @@ func (h *Handler) clearSession(w http.ResponseWriter, r *http.Request) {
 // a page go to the login page; API clients get a 401 they can act on.
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) {
 	if isNavigation(r) {
+		if h.sso != nil && h.sso.autoRedirect { // adfs auto_redirect (adfs.go)
+			http.Redirect(w, r, h.ssoStartURL(r.URL.RequestURI()), http.StatusFound)
+			return
+		}
 		http.Redirect(w, r, h.endpoints.loginURL(r.URL.RequestURI()), http.StatusFound)
 		return
 	}

@@ -101,7 +101,12 @@ func (h *Handler) serveEndpoint(ep endpoint, w http.ResponseWriter, r *http.Requ
 					"This sign-out request came from another site and was refused.")
 				return nil
 			}
+			ss, _ := h.currentSession(r)
 			h.clearSession(w, r)
+			if u, ok := h.ssoLogoutURL(r, ss); ok { // adfs single_logout (adfs.go)
+				http.Redirect(w, r, u, http.StatusSeeOther)
+				return nil
+			}
 			http.Redirect(w, r, h.endpoints.login+"?signed_out=1", http.StatusSeeOther)
 			return nil
 		}

@@ -111,6 +111,9 @@ func (h *Handler) loginData(r *http.Request, next, username, errMsg string) page
 	if msg := r.URL.Query().Get("reason"); msg != "" && errMsg == "" {
 		d.Info = reasonText(msg)
 	}
+	if h.sso != nil { // AD FS: the sign-in button (adfs.go)
+		d.SSO, d.SSOLabel = h.ssoStartURL(d.Next), h.sso.label
+	}
 	return d
 }
 
