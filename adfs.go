@@ -494,31 +494,25 @@ func (e *ssoEndedError) UserMessage() string {
 	return "Your hospital sign-in has ended. Please sign in again."
 }
 
-// refreshAccount is the AD FS side of the periodic re-check: it redeems
-// the session's refresh token and returns the account as the provider sees
-// it now, with the (possibly rotated) refresh token. An error with a
-// UserMessage ends the session; any other error means the provider could
-// not answer and the session continues (the accountLooker contract of
-// recheck.go, which does not call this yet: it re-checks by DN).
-func (b *ssoBackend) refreshAccount(ctx context.Context, refreshToken string) (identityRefresh, error) {
-	if refreshToken == "" {
-		return identityRefresh{}, errors.New("session has no refresh token")
+// lookupAccount is the AD FS side of the periodic re-check (recheck.go):
+// it redeems the session's refresh token and returns the account as the
+// provider sees it now, with the (possibly rotated) refresh token. A
+// provider that refuses the token ends the session; one that cannot be
+// reached leaves it running. Sessions without a refresh token (the
+// provider gave none, or it did not fit in the cookie) are never due.
+func (b *ssoBackend) lookupAccount(ctx context.Context, ss *session) (groups.Identity, string, error) {
+	if ss.Refresh == "" {
+		return groups.Identity{}, "", errors.New("session has no refresh token")
 	}
-	res, err := b.client.Refresh(ctx, refreshToken)
+	res, err := b.client.Refresh(ctx, ss.Refresh)
 	var pe *adfsauth.ProviderError
 	switch {
 	case errors.As(err, &pe):
-		return identityRefresh{}, &ssoEndedError{err}
+		return groups.Identity{}, "", &ssoEndedError{err}
 	case err != nil:
-		return identityRefresh{}, err
+		return groups.Identity{}, "", err
 	}
-	return identityRefresh{res.Identity, res.RefreshToken}, nil
-}
-
-// identityRefresh is what refreshAccount found.
-type identityRefresh struct {
-	identity groups.Identity
-	refresh  string
+	return res.Identity, res.RefreshToken, nil
 }
 
 // Interface guards

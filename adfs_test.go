@@ -490,17 +490,29 @@ func TestSSORefreshAccount(t *testing.T) {
 		t.Fatal("no refresh token in the session")
 	}
 	e.emu.AddUser(adfstest.User{Username: "alice", Password: "pw", Groups: []string{"QA-Admins", "QA-Staff"}})
-	got, err := e.h.sso.refreshAccount(t.Context(), ss.Refresh)
+	got, err := lookupRefresh(t, e.h.sso, ss.Refresh)
 	if err != nil || len(got.identity.Groups) != 2 || got.refresh == "" {
 		t.Fatalf("refresh: %v %+v", err, got)
 	}
-	_, err = e.h.sso.refreshAccount(t.Context(), "revoked")
+	_, err = lookupRefresh(t, e.h.sso, "revoked")
 	var um userMessenger
 	if !errors.As(err, &um) {
 		t.Fatalf("revoked refresh token: %v", err)
 	}
 	e.emu.SetDown(true)
-	if _, err = e.h.sso.refreshAccount(t.Context(), ss.Refresh); err == nil || errors.As(err, &um) {
+	if _, err = lookupRefresh(t, e.h.sso, ss.Refresh); err == nil || errors.As(err, &um) {
 		t.Fatalf("down provider must not end the session: %v", err)
 	}
+}
+
+// lookupRefresh runs the re-check's AD FS look-up for a session holding
+// the refresh token.
+func lookupRefresh(t *testing.T, b *ssoBackend, refresh string) (identityRefresh, error) {
+	id, rt, err := b.lookupAccount(t.Context(), &session{ID: "x", Backend: "adfs", Refresh: refresh})
+	return identityRefresh{id, rt}, err
+}
+
+type identityRefresh struct {
+	identity groups.Identity
+	refresh  string
 }

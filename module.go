@@ -234,9 +234,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.rechecker = newRechecker(time.Duration(*h.Recheck))
 	for _, b := range h.passwords {
-		if l, ok := b.impl.(accountLooker); ok && b.directory && b.lookups {
-			h.rechecker.backends[b.name] = l
+		if l, ok := b.impl.(dnLooker); ok && b.directory && b.lookups {
+			h.rechecker.backends[b.name] = byDN{l}
 		}
+	}
+	if h.sso != nil {
+		h.rechecker.backends["adfs"] = h.sso
 	}
 	return nil
 }

@@ -12,13 +12,27 @@ import (
 	"github.com/caddy-adauth/adauth/groups"
 )
 
-// accountLooker is what a directory backend offers for the re-check of a
-// signed-in user: the account as the directory sees it now, looked up with
-// the service account. An error with a UserMessage (disabled, locked,
-// deleted) ends the session; any other error means the directory could not
-// answer, and the session continues.
+// accountLooker is what a backend offers for the re-check of a signed-in
+// user: the account as the directory sees it now, and a new refresh token
+// when the provider rotated it. An error with a UserMessage (disabled,
+// locked, deleted, sign-in revoked) ends the session; any other error means
+// the directory could not answer, and the session continues.
 type accountLooker interface {
+	lookupAccount(ctx context.Context, ss *session) (id groups.Identity, refresh string, err error)
+}
+
+// dnLooker is a directory backend (ldap) that looks accounts up by DN with
+// its service account.
+type dnLooker interface {
 	Lookup(ctx context.Context, dn string) (groups.Identity, error)
+}
+
+// byDN adapts a dnLooker to the re-check.
+type byDN struct{ l dnLooker }
+
+func (b byDN) lookupAccount(ctx context.Context, ss *session) (groups.Identity, string, error) {
+	id, err := b.l.Lookup(ctx, ss.DN)
+	return id, "", err
 }
 
 // recheckTimeout bounds one background look-up.
@@ -52,6 +66,7 @@ type recheckResult struct {
 	ended   bool     // the account may no longer sign in
 	message string   // why, for the login page and the log
 	groups  []string // the application groups now
+	refresh string   // a rotated refresh token (AD FS), or ""
 	failed  bool     // the directory could not answer; retry after recheckRetry
 }
 
@@ -67,7 +82,7 @@ func newRechecker(interval time.Duration) *rechecker {
 // due reports whether ss should be checked again. It is the only part on
 // the per-request path for sessions that are not due: two comparisons.
 func (rc *rechecker) due(ss *session, now int64) bool {
-	if rc == nil || rc.interval <= 0 || ss.DN == "" {
+	if rc == nil || rc.interval <= 0 || (ss.DN == "" && ss.Refresh == "") {
 		return false
 	}
 	if _, ok := rc.backends[ss.Backend]; !ok {
@@ -91,6 +106,9 @@ func (h *Handler) recheck(ss *session, now int64) (out *session, rewrite, ended 
 		c := *ss
 		c.Checked = res.at
 		c.Groups = res.groups
+		if res.refresh != "" {
+			c.Refresh = res.refresh
+		}
 		return &c, true, false, ""
 	}
 	if rc.running[ss.ID] || (ok && res.failed && now-res.at < int64(recheckRetry/time.Second)) {
@@ -131,7 +149,7 @@ func (h *Handler) lookup(ss session) {
 	ctx, cancel := context.WithTimeout(context.Background(), recheckTimeout)
 	defer cancel()
 	start := time.Now()
-	id, err := rc.backends[ss.Backend].Lookup(ctx, ss.DN)
+	id, refresh, err := rc.backends[ss.Backend].lookupAccount(ctx, &ss)
 	h.observeBackend(ss.Backend, "lookup", time.Since(start))
 	var um userMessenger
 	switch {
@@ -157,7 +175,7 @@ func (h *Handler) lookup(ss session) {
 		h.logger.Error("re-check could not map groups; the session continues", zap.String("user", ss.ID), zap.Error(err))
 		return
 	}
-	res.groups = apps
+	res.groups, res.refresh = apps, refresh
 	if !slices.Equal(apps, ss.Groups) {
 		h.logger.Info("re-check updated groups", zap.String("user", ss.ID),
 			zap.Strings("from", ss.Groups), zap.Strings("to", apps))

@@ -52,7 +52,7 @@ func recheckHandler(t *testing.T, dir *fakeDirectory) (*Handler, *time.Time) {
 	interval := caddy.Duration(15 * time.Minute)
 	h := newTestHandler(t, func(h *Handler) { h.Recheck = &interval })
 	h.passwords = []*passwordBackend{{name: "ldap", impl: dir, directory: true, lookups: true, sem: make(chan struct{}, 1)}}
-	h.rechecker.backends["ldap"] = dir
+	h.rechecker.backends["ldap"] = byDN{dir}
 	now := time.Unix(1_800_000_000, 0)
 	h.now = func() time.Time { return now }
 	return h, &now

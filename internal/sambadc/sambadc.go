@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/caddy-adauth/adauth/internal/serverproc"
 	"github.com/caddy-adauth/adauth/internal/testenv"
 	"github.com/caddy-adauth/adauth/internal/testpki"
 )
@@ -62,11 +62,8 @@ type DC struct {
 
 	Dir string // this DC's private copy of the database, config and logs
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when cmd has exited
-	lock    *os.File      // flock on the IP, held until the test's cleanup
-	logFile *os.File
+	proc serverproc.Proc // samba itself
+	lock *os.File        // flock on the IP, held until the test's cleanup
 }
 
 // Start returns a running AD DC on a free loopback address (127.0.0.2 when
@@ -196,8 +193,8 @@ func buildCache() (*cache, error) {
 	db := filepath.Join(build, "db")
 
 	t0 := time.Now()
-	if out, err := run(nil, python, provisionArgs(db)...); err != nil {
-		return nil, fmt.Errorf("provision: %v\n%s", err, tail(out, 40))
+	if out, err := run(python, provisionArgs(db)...); err != nil {
+		return nil, fmt.Errorf("provision: %v\n%s", err, serverproc.Tail(out, 40))
 	}
 	c.timings.Provision = time.Since(t0)
 
@@ -211,12 +208,12 @@ func buildCache() (*cache, error) {
 		return nil, err
 	}
 	conf := filepath.Join(db, "etc", "smb.conf")
-	if out, err := run(nil, python, scriptFile, conf, specFile, "main"); err != nil {
-		return nil, fmt.Errorf("populate: %v\n%s", err, tail(out, 40))
+	if out, err := run(python, scriptFile, conf, specFile, "main"); err != nil {
+		return nil, fmt.Errorf("populate: %v\n%s", err, serverproc.Tail(out, 40))
 	}
 	// Passwords that must look old are set with the clock turned back.
-	if out, err := run(nil, "faketime", "-f", "-50d", python, scriptFile, conf, specFile, "aged"); err != nil {
-		return nil, fmt.Errorf("populate (aged passwords, faketime): %v\n%s", err, tail(out, 40))
+	if out, err := run("faketime", "-f", "-50d", python, scriptFile, conf, specFile, "aged"); err != nil {
+		return nil, fmt.Errorf("populate (aged passwords, faketime): %v\n%s", err, serverproc.Tail(out, 40))
 	}
 	c.timings.Populate = time.Since(t0)
 	_ = os.Remove(specFile) // holds the passwords; the script is kept for reference
@@ -262,20 +259,17 @@ func sweepOldCaches(keep string) {
 	}
 }
 
-// run runs a command with /usr/bin first on PATH and returns its combined output.
-func run(extraEnv []string, name string, args ...string) ([]byte, error) {
+// command is exec.Command with the system directories first on PATH, so that
+// samba and its helpers are Debian's, not whatever a developer's PATH holds.
+func command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
-	cmd.Env = append(cmd.Env, extraEnv...)
-	return cmd.CombinedOutput()
+	return cmd
 }
 
-func tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// run runs command(name, args...) and returns its combined output.
+func run(name string, args ...string) ([]byte, error) {
+	return command(name, args...).CombinedOutput()
 }
 
 // lockIP takes the first loopback address no other DC (in any process) holds
@@ -316,12 +310,8 @@ func startOne(t testing.TB, c *cache) *DC {
 	if err != nil {
 		t.Fatalf("sambadc: %v", err)
 	}
-	sweepStale("adauth-dc-*")
 	// A short path: Samba's unix sockets live under it (108-byte limit).
-	dir, err := os.MkdirTemp("", "adauth-dc-")
-	if err == nil {
-		err = writeOwner(dir)
-	}
+	dir, err := serverproc.TempDir("adauth-dc-")
 	if err != nil {
 		lock.Close()
 		t.Fatalf("sambadc: %v", err)
@@ -334,6 +324,8 @@ func startOne(t testing.TB, c *cache) *DC {
 		AdminDN: AdminDN, AdminPassword: AdminPassword,
 		Dir: dir, lock: lock,
 	}
+	dc.proc = serverproc.Proc{Name: "samba on " + ip, LogFile: filepath.Join(dir, "log", "stdout.log"),
+		Timeout: startTimeout, Poll: 50 * time.Millisecond, Tail: func() string { return dc.logTail(40) }}
 	t.Cleanup(func() {
 		dc.Stop()
 		dc.lock.Close()
@@ -401,70 +393,27 @@ func (dc *DC) smbConf() string {
 }
 
 // start launches samba in the foreground as our child and waits for the
-// rootDSE to answer.
+// rootDSE to answer over LDAP and LDAPS.
 func (dc *DC) start() error {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	if dc.cmd != nil {
-		return nil
-	}
-	logf, err := os.OpenFile(filepath.Join(dc.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command("samba", "-s", dc.conf(), "-M", "single", "--foreground", "--no-process-group",
-		"--maximum-runtime=7200")
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// The DC dies with the test binary even when it is killed by a timeout.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("starting samba: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	dc.cmd, dc.done, dc.logFile = cmd, done, logf
-
-	deadline := time.Now().Add(startTimeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			err := fmt.Errorf("samba on %s exited during start-up (%v)\n%s", dc.IP, cmd.ProcessState, dc.logTail(40))
-			dc.cmd = nil
-			logf.Close()
+	return dc.proc.Start(func() (*exec.Cmd, error) {
+		return command("samba", "-s", dc.conf(), "-M", "single", "--foreground", "--no-process-group",
+			"--maximum-runtime=7200"), nil
+	}, func() error {
+		if err := rootDSE(dc.LDAPURL, nil); err != nil {
 			return err
-		default:
 		}
-		if lastErr = rootDSE(dc.LDAPURL, nil); lastErr == nil {
-			if lastErr = rootDSE(dc.LDAPSURL, &tls.Config{RootCAs: dc.PKI.CAPool}); lastErr == nil {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	dc.stopLocked()
-	return fmt.Errorf("samba on %s did not answer within %v: %v\n%s", dc.IP, startTimeout, lastErr, dc.logTail(40))
+		return rootDSE(dc.LDAPSURL, &tls.Config{RootCAs: dc.PKI.CAPool})
+	})
 }
 
+// rootDSE checks that url answers as this domain's DC (not a stray server on
+// the address).
 func rootDSE(url string, tc *tls.Config) error {
-	opts := []ldap.DialOpt{ldap.DialWithDialer(&net.Dialer{Timeout: time.Second})}
-	if tc != nil {
-		opts = append(opts, ldap.DialWithTLSConfig(tc))
-	}
-	conn, err := ldap.DialURL(url, opts...)
+	e, err := serverproc.RootDSE(url, tc, "defaultNamingContext")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	conn.SetTimeout(2 * time.Second)
-	res, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 2, false,
-		"(objectClass=*)", []string{"defaultNamingContext"}, nil))
-	if err != nil {
-		return err
-	}
-	if len(res.Entries) != 1 || !strings.EqualFold(res.Entries[0].GetAttributeValue("defaultNamingContext"), BaseDN) {
+	if !strings.EqualFold(e.GetAttributeValue("defaultNamingContext"), BaseDN) {
 		return errors.New("unexpected rootDSE")
 	}
 	return nil
@@ -476,7 +425,7 @@ func (dc *DC) logTail(n int) string {
 	for _, f := range []string{"samba.log", "stdout.log"} {
 		data, err := os.ReadFile(filepath.Join(dc.Dir, "log", f))
 		if err == nil && len(data) > 0 {
-			fmt.Fprintf(&b, "--- %s ---\n%s\n", f, tail(data, n))
+			fmt.Fprintf(&b, "--- %s ---\n%s\n", f, serverproc.Tail(data, n))
 		}
 	}
 	return b.String()
@@ -488,27 +437,7 @@ func (dc *DC) LogTail(n int) string { return dc.logTail(n) }
 // Stop kills the DC (to test a dead DC): its address then refuses
 // connections. The address stays reserved for this test until it ends.
 // Stop is idempotent; Restart starts it again with the same database.
-func (dc *DC) Stop() {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	dc.stopLocked()
-}
-
-func (dc *DC) stopLocked() {
-	if dc.cmd == nil {
-		return
-	}
-	_ = dc.cmd.Process.Kill()
-	select {
-	case <-dc.done:
-	case <-time.After(10 * time.Second):
-	}
-	dc.cmd = nil
-	if dc.logFile != nil {
-		dc.logFile.Close()
-		dc.logFile = nil
-	}
-}
+func (dc *DC) Stop() { dc.proc.Stop() }
 
 // Restart starts a stopped DC again (same address, same database, state kept).
 func (dc *DC) Restart(t testing.TB) {
@@ -519,19 +448,7 @@ func (dc *DC) Restart(t testing.TB) {
 }
 
 // Running reports whether the DC's process is alive.
-func (dc *DC) Running() bool {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	if dc.cmd == nil {
-		return false
-	}
-	select {
-	case <-dc.done:
-		return false
-	default:
-		return true
-	}
-}
+func (dc *DC) Running() bool { return dc.proc.Running() }
 
 // SambaTool runs samba-tool against this DC's own database (local sam.ldb,
 // which the running DC serves at once) and returns its output, failing t on
@@ -550,7 +467,7 @@ func (dc *DC) SambaTool(t testing.TB, args ...string) string {
 func (dc *DC) SambaToolErr(args ...string) (string, error) {
 	full := append([]string{"/usr/bin/samba-tool"}, args...)
 	full = append(full, "-s", dc.conf(), "-H", "tdb://"+filepath.Join(dc.Dir, "private", "sam.ldb"))
-	out, err := run(nil, python, full...)
+	out, err := run(python, full...)
 	return string(out), err
 }
 
@@ -565,15 +482,7 @@ func (dc *DC) TLSConfig() *tls.Config {
 // closing the connection at the test's end.
 func (dc *DC) Conn(t testing.TB, bindDN, password string) *ldap.Conn {
 	t.Helper()
-	conn, err := ldap.DialURL(dc.LDAPURL, ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatalf("sambadc: dial %s: %v", dc.LDAPURL, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Bind(bindDN, password); err != nil {
-		t.Fatalf("sambadc: bind %s: %v", bindDN, err)
-	}
-	return conn
+	return serverproc.Bind(t, dc.LDAPURL, nil, bindDN, password)
 }
 
 // copyTree copies src into dst (created), keeping file modes.
@@ -619,36 +528,4 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return out.Close()
-}
-
-// ownerFile names the file holding the pid of the test process that owns a
-// server directory, so that directories left by a killed test binary are
-// swept by the next run.
-const ownerFile = "owner.pid"
-
-var sweepOnce sync.Once
-
-// sweepStale removes os.TempDir()/PATTERN directories whose owning process
-// is gone (a test binary killed by a timeout cannot run its cleanups).
-func sweepStale(pattern string) {
-	sweepOnce.Do(func() {
-		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), pattern))
-		for _, d := range dirs {
-			b, err := os.ReadFile(filepath.Join(d, ownerFile))
-			if err != nil {
-				continue // being created, or not ours
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil || pid <= 0 || pid == os.Getpid() {
-				continue
-			}
-			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-				_ = os.RemoveAll(d)
-			}
-		}
-	})
-}
-
-func writeOwner(dir string) error {
-	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
 }

@@ -11,27 +11,14 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-)
 
-func dial(t *testing.T, url string, tc *tls.Config) *ldap.Conn {
-	t.Helper()
-	opts := []ldap.DialOpt{ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second})}
-	if tc != nil {
-		opts = append(opts, ldap.DialWithTLSConfig(tc))
-	}
-	c, err := ldap.DialURL(url, opts...)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c.SetTimeout(10 * time.Second)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+	"github.com/caddy-adauth/adauth/internal/serverproc"
+)
 
 // bindErr binds on a fresh connection and returns the bind error.
 func bindErr(t *testing.T, dc *DC, name, password string) error {
 	t.Helper()
-	return dial(t, dc.LDAPURL, nil).Bind(name, password)
+	return serverproc.Dial(t, dc.LDAPURL, nil).Bind(name, password)
 }
 
 // wantCode asserts a failed bind with result 49 and the AD sub-code.
@@ -47,36 +34,6 @@ func wantCode(t *testing.T, err error, code string) {
 	if !strings.Contains(err.Error(), "data "+code+",") {
 		t.Errorf("bind error %q, want data %s", err, code)
 	}
-}
-
-func search(t *testing.T, c *ldap.Conn, base, filter string, attrs ...string) []*ldap.Entry {
-	t.Helper()
-	res, err := c.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 10, false,
-		filter, attrs, nil))
-	if err != nil {
-		t.Fatalf("search %s: %v", filter, err)
-	}
-	return res.Entries // referrals (to the Configuration partition) are ignored
-}
-
-func cnsOf(t *testing.T, dns []string) []string {
-	t.Helper()
-	var cns []string
-	for _, s := range dns {
-		d, err := ldap.ParseDN(s)
-		if err != nil {
-			t.Fatalf("parse %q: %v", s, err)
-		}
-		cns = append(cns, d.RDNs[0].Attributes[0].Value)
-	}
-	slices.Sort(cns)
-	return cns
-}
-
-func sameDN(a, b string) bool {
-	da, err1 := ldap.ParseDN(a)
-	db, err2 := ldap.ParseDN(b)
-	return err1 == nil && err2 == nil && da.EqualFold(db)
 }
 
 func TestBinds(t *testing.T) {
@@ -126,7 +83,7 @@ func TestBinds(t *testing.T) {
 	t.Run("empty password", func(t *testing.T) {
 		// go-ldap refuses an empty password for Bind; ask for the
 		// unauthenticated bind explicitly to see what Samba says.
-		c := dial(t, dc.LDAPURL, nil)
+		c := serverproc.Dial(t, dc.LDAPURL, nil)
 		err := c.UnauthenticatedBind(Alice.UPN())
 		t.Logf("unauthenticated bind as alice: %v", err)
 		if err == nil {
@@ -161,7 +118,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("ldaps", func(t *testing.T) {
 		for _, tc := range []*tls.Config{good, byName} {
-			c := dial(t, dc.LDAPSURL, tc)
+			c := serverproc.Dial(t, dc.LDAPSURL, tc)
 			if err := c.Bind(Alice.UPN(), Alice.Password); err != nil {
 				t.Fatalf("bind over LDAPS: %v", err)
 			}
@@ -175,14 +132,14 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("starttls", func(t *testing.T) {
-		c := dial(t, dc.LDAPURL, nil)
+		c := serverproc.Dial(t, dc.LDAPURL, nil)
 		if err := c.StartTLS(good); err != nil {
 			t.Fatalf("StartTLS: %v", err)
 		}
 		if err := c.Bind(Alice.UPN(), Alice.Password); err != nil {
 			t.Fatalf("bind after StartTLS: %v", err)
 		}
-		c2 := dial(t, dc.LDAPURL, nil)
+		c2 := serverproc.Dial(t, dc.LDAPURL, nil)
 		if err := c2.StartTLS(bad); err == nil {
 			t.Fatal("StartTLS with the other CA succeeded")
 		} else if !strings.Contains(err.Error(), "unknown authority") {
@@ -199,18 +156,18 @@ func TestTLS(t *testing.T) {
 
 func TestDirectory(t *testing.T) {
 	dc := Start(t)
-	c := dial(t, dc.LDAPURL, nil)
+	c := serverproc.Dial(t, dc.LDAPURL, nil)
 	if err := c.Bind(dc.ServiceDN, dc.ServicePassword); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("alice", func(t *testing.T) {
-		es := search(t, c, BaseDN, "(&(objectClass=user)(sAMAccountName=alice))", "memberOf", "mail", "givenName", "sn", "userPrincipalName", "distinguishedName")
+		es := serverproc.Search(t, c, BaseDN, "(&(objectClass=user)(sAMAccountName=alice))", "memberOf", "mail", "givenName", "sn", "userPrincipalName", "distinguishedName")
 		if len(es) != 1 {
 			t.Fatalf("%d entries", len(es))
 		}
 		e := es[0]
-		if !sameDN(e.DN, Alice.DN) {
+		if !serverproc.SameDN(e.DN, Alice.DN) {
 			t.Errorf("DN %s, want %s", e.DN, Alice.DN)
 		}
 		for attr, want := range map[string]string{"mail": "alice@hospital.test", "givenName": "Alice", "sn": "Andersen", "userPrincipalName": "alice@hospital.test"} {
@@ -218,23 +175,23 @@ func TestDirectory(t *testing.T) {
 				t.Errorf("%s = %q, want %q", attr, got, want)
 			}
 		}
-		got := cnsOf(t, e.GetAttributeValues("memberOf"))
+		got := serverproc.CNs(t, e.GetAttributeValues("memberOf"))
 		want := slices.Sorted(slices.Values(Alice.Groups))
 		if !slices.Equal(got, want) {
 			t.Errorf("memberOf CNs %q, want %q", got, want)
 		}
-		if !slices.ContainsFunc(e.GetAttributeValues("memberOf"), func(s string) bool { return sameDN(s, GroupRadiology) }) {
+		if !slices.ContainsFunc(e.GetAttributeValues("memberOf"), func(s string) bool { return serverproc.SameDN(s, GroupRadiology) }) {
 			t.Errorf("memberOf %q lacks %s", e.GetAttributeValues("memberOf"), GroupRadiology)
 		}
 	})
 	t.Run("every user's direct groups", func(t *testing.T) {
 		for _, u := range Users() {
-			es := search(t, c, BaseDN, "(sAMAccountName="+ldap.EscapeFilter(u.SAM)+")", "memberOf", "givenName")
+			es := serverproc.Search(t, c, BaseDN, "(sAMAccountName="+ldap.EscapeFilter(u.SAM)+")", "memberOf", "givenName")
 			if len(es) != 1 {
 				t.Errorf("%s: %d entries", u.SAM, len(es))
 				continue
 			}
-			got := cnsOf(t, es[0].GetAttributeValues("memberOf"))
+			got := serverproc.CNs(t, es[0].GetAttributeValues("memberOf"))
 			want := slices.Sorted(slices.Values(u.Groups))
 			if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 				t.Errorf("%s memberOf %q, want %q", u.SAM, got, want)
@@ -245,7 +202,7 @@ func TestDirectory(t *testing.T) {
 		}
 	})
 	t.Run("nested", func(t *testing.T) {
-		es := search(t, c, BaseDN, "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(Bob.DN)+"))", "cn")
+		es := serverproc.Search(t, c, BaseDN, "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(Bob.DN)+"))", "cn")
 		var cns []string
 		for _, e := range es {
 			cns = append(cns, e.GetAttributeValue("cn"))
@@ -254,8 +211,8 @@ func TestDirectory(t *testing.T) {
 		if want := []string{"QA-Therapists", "QA-Therapists-Nested"}; !slices.Equal(cns, want) {
 			t.Errorf("nested groups of bob %q, want %q", cns, want)
 		}
-		es = search(t, c, BaseDN, "(sAMAccountName=bob)", "memberOf")
-		if got := cnsOf(t, es[0].GetAttributeValues("memberOf")); !slices.Equal(got, []string{"QA-Therapists-Nested"}) {
+		es = serverproc.Search(t, c, BaseDN, "(sAMAccountName=bob)", "memberOf")
+		if got := serverproc.CNs(t, es[0].GetAttributeValues("memberOf")); !slices.Equal(got, []string{"QA-Therapists-Nested"}) {
 			t.Errorf("bob memberOf %q", got)
 		}
 	})
@@ -269,31 +226,31 @@ func TestDirectory(t *testing.T) {
 		if e.GetAttributeValue("cn") != "QA-Radiology, Nuclear" || e.GetAttributeValue("sAMAccountName") != "QA-Radiology-Nuclear" {
 			t.Errorf("cn %q sAMAccountName %q", e.GetAttributeValue("cn"), e.GetAttributeValue("sAMAccountName"))
 		}
-		if m := e.GetAttributeValues("member"); len(m) != 1 || !sameDN(m[0], Alice.DN) {
+		if m := e.GetAttributeValues("member"); len(m) != 1 || !serverproc.SameDN(m[0], Alice.DN) {
 			t.Errorf("member %q", m)
 		}
-		es := search(t, c, BaseDN, "(cn="+ldap.EscapeFilter("QA-Radiology, Nuclear")+")", "cn")
+		es := serverproc.Search(t, c, BaseDN, "(cn="+ldap.EscapeFilter("QA-Radiology, Nuclear")+")", "cn")
 		if len(es) != 1 {
 			t.Errorf("by cn: %d entries", len(es))
 		}
 	})
 	t.Run("non-ascii", func(t *testing.T) {
-		es := search(t, c, BaseDN, "(sAMAccountName=jürgen)", "givenName", "sn", "memberOf")
+		es := serverproc.Search(t, c, BaseDN, "(sAMAccountName=jürgen)", "givenName", "sn", "memberOf")
 		if len(es) != 1 || es[0].GetAttributeValue("givenName") != "Jürgen" || es[0].GetAttributeValue("sn") != "Müller" {
 			t.Fatalf("jürgen: %v", es)
 		}
-		if !sameDN(es[0].DN, Juergen.DN) {
+		if !serverproc.SameDN(es[0].DN, Juergen.DN) {
 			t.Errorf("DN %s", es[0].DN)
 		}
 	})
 	t.Run("metacharacters in filter", func(t *testing.T) {
 		// An injected filter value must match nothing once escaped.
-		if es := search(t, c, BaseDN, "(sAMAccountName="+ldap.EscapeFilter("*)(sAMAccountName=alice")+")", "cn"); len(es) != 0 {
+		if es := serverproc.Search(t, c, BaseDN, "(sAMAccountName="+ldap.EscapeFilter("*)(sAMAccountName=alice")+")", "cn"); len(es) != 0 {
 			t.Errorf("escaped injection matched %d", len(es))
 		}
 	})
 	t.Run("anonymous", func(t *testing.T) {
-		a := dial(t, dc.LDAPURL, nil)
+		a := serverproc.Dial(t, dc.LDAPURL, nil)
 		_, err := a.Search(ldap.NewSearchRequest(BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 10, false,
 			"(sAMAccountName=alice)", []string{"cn"}, nil))
 		if err == nil {
@@ -304,11 +261,11 @@ func TestDirectory(t *testing.T) {
 	})
 	t.Run("password policies", func(t *testing.T) {
 		// Only administrators may read the Password Settings Container.
-		if es := search(t, c, "CN=Password Settings Container,CN=System,"+BaseDN, "(objectClass=msDS-PasswordSettings)", "cn"); len(es) != 0 {
+		if es := serverproc.Search(t, c, "CN=Password Settings Container,CN=System,"+BaseDN, "(objectClass=msDS-PasswordSettings)", "cn"); len(es) != 0 {
 			t.Errorf("service account sees %d PSOs", len(es))
 		}
 		ac := dc.Conn(t, AdminDN, AdminPassword)
-		es := search(t, ac, "CN=Password Settings Container,CN=System,"+BaseDN, "(objectClass=msDS-PasswordSettings)", "cn", "msDS-PSOAppliesTo")
+		es := serverproc.Search(t, ac, "CN=Password Settings Container,CN=System,"+BaseDN, "(objectClass=msDS-PasswordSettings)", "cn", "msDS-PSOAppliesTo")
 		if len(es) != 2 {
 			t.Errorf("%d PSOs, want 2", len(es))
 		}
@@ -325,12 +282,12 @@ func TestSambaToolMidTest(t *testing.T) {
 		t.Fatalf("after enable: %v", err)
 	}
 	dc.SambaTool(t, "group", "removemembers", "QA-Staff", Alice.SAM)
-	c := dial(t, dc.LDAPURL, nil)
+	c := serverproc.Dial(t, dc.LDAPURL, nil)
 	if err := c.Bind(dc.ServiceDN, dc.ServicePassword); err != nil {
 		t.Fatal(err)
 	}
-	es := search(t, c, BaseDN, "(sAMAccountName=alice)", "memberOf")
-	if got := cnsOf(t, es[0].GetAttributeValues("memberOf")); slices.Contains(got, "QA-Staff") {
+	es := serverproc.Search(t, c, BaseDN, "(sAMAccountName=alice)", "memberOf")
+	if got := serverproc.CNs(t, es[0].GetAttributeValues("memberOf")); slices.Contains(got, "QA-Staff") {
 		t.Errorf("memberOf after removemembers: %q", got)
 	}
 	dc.SambaTool(t, "user", "setpassword", Alice.SAM, "--newpassword=New.Alice.1")
@@ -352,7 +309,7 @@ func TestStartN(t *testing.T) {
 		if dc.CAFile != dcs[0].CAFile {
 			t.Error("DCs have different CAs")
 		}
-		c := dial(t, dc.LDAPSURL, &tls.Config{RootCAs: dc.PKI.CAPool})
+		c := serverproc.Dial(t, dc.LDAPSURL, &tls.Config{RootCAs: dc.PKI.CAPool})
 		if err := c.Bind(Alice.UPN(), Alice.Password); err != nil {
 			t.Fatalf("%s: %v", dc.IP, err)
 		}

@@ -1,23 +1,19 @@
 package slapdtest
 
 import (
-	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/caddy-adauth/adauth/internal/serverproc"
 	"github.com/caddy-adauth/adauth/internal/testenv"
 	"github.com/caddy-adauth/adauth/internal/testpki"
 )
@@ -40,10 +36,7 @@ type Server struct {
 
 	Dir string // config, data and log
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	logf *os.File
+	proc serverproc.Proc // slapd itself
 }
 
 // Start returns a running slapd on free 127.0.0.1 ports with the fixture
@@ -54,11 +47,7 @@ func Start(t testing.TB) *Server {
 	testenv.NeedCommand(t, "slapd")
 	testenv.NeedCommand(t, "slapadd")
 	t0 := time.Now()
-	sweepStale("adauth-slapd-*")
-	dir, err := os.MkdirTemp("", "adauth-slapd-")
-	if err == nil {
-		err = writeOwner(dir)
-	}
+	dir, err := serverproc.TempDir("adauth-slapd-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +56,8 @@ func Start(t testing.TB) *Server {
 		ServiceDN: Service.DN, ServicePassword: Service.Password,
 		AdminDN: AdminDN, AdminPassword: AdminPassword, Dir: dir,
 	}
+	s.proc = serverproc.Proc{Name: "slapd", LogFile: filepath.Join(dir, "slapd.log"),
+		Timeout: 10 * time.Second, Poll: 20 * time.Millisecond}
 	t.Cleanup(func() {
 		s.Stop()
 		_ = os.RemoveAll(dir)
@@ -204,76 +195,37 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// start launches slapd, on new free ports unless it has run before (a
+// restart keeps the ports), and waits until both ports answer.
 func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		return nil
-	}
-	if s.Port == 0 {
-		p1, err := freePort()
-		if err != nil {
-			return err
+	err := s.proc.Start(func() (*exec.Cmd, error) {
+		if s.Port == 0 {
+			p1, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			p2, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			s.Port, s.TLSPort = p1, p2
+			s.URL = "ldap://127.0.0.1:" + strconv.Itoa(p1)
+			s.LDAPSURL = "ldaps://127.0.0.1:" + strconv.Itoa(p2)
 		}
-		p2, err := freePort()
-		if err != nil {
-			return err
-		}
-		s.Port, s.TLSPort = p1, p2
-		s.URL = "ldap://127.0.0.1:" + strconv.Itoa(p1)
-		s.LDAPSURL = "ldaps://127.0.0.1:" + strconv.Itoa(p2)
-	}
-	logf, err := os.OpenFile(filepath.Join(s.Dir, "slapd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		// -d keeps slapd in the foreground as our child; "none" logs nothing but
+		// errors that slapd prints regardless (stats would log every operation).
+		return exec.Command("slapd", "-d", "none", "-F", filepath.Join(s.Dir, "slapd.d"),
+			"-h", s.URL+"/ "+s.LDAPSURL+"/"), nil
+	}, s.ping)
 	if err != nil {
-		return err
+		s.Port = 0 // the ports may have been taken in between: try others
 	}
-	// -d keeps slapd in the foreground as our child; "none" logs nothing but
-	// errors that slapd prints regardless (stats would log every operation).
-	cmd := exec.Command("slapd", "-d", "none", "-F", filepath.Join(s.Dir, "slapd.d"),
-		"-h", s.URL+"/ "+s.LDAPSURL+"/")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("starting slapd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	s.cmd, s.done, s.logf = cmd, done, logf
-	deadline := time.Now().Add(10 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			s.cmd = nil
-			logf.Close()
-			err := fmt.Errorf("slapd exited during start-up (%v)\n%s", cmd.ProcessState, s.LogTail(30))
-			s.Port = 0 // try other ports
-			return err
-		default:
-		}
-		if lastErr = s.ping(); lastErr == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.stopLocked()
-	s.Port = 0
-	return fmt.Errorf("slapd did not answer within 10s: %v\n%s", lastErr, s.LogTail(30))
+	return err
 }
 
 func (s *Server) ping() error {
 	for _, u := range []string{s.URL, s.LDAPSURL} {
-		c, err := ldap.DialURL(u, ldap.DialWithDialer(&net.Dialer{Timeout: time.Second}),
-			ldap.DialWithTLSConfig(&tls.Config{RootCAs: s.PKI.CAPool}))
-		if err != nil {
-			return err
-		}
-		c.SetTimeout(2 * time.Second)
-		_, err = c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 2, false,
-			"(objectClass=*)", []string{"namingContexts"}, nil))
-		c.Close()
-		if err != nil {
+		if _, err := serverproc.RootDSE(u, &tls.Config{RootCAs: s.PKI.CAPool}, "namingContexts"); err != nil {
 			return err
 		}
 	}
@@ -415,40 +367,12 @@ func (s *Server) TLSConfig() *tls.Config {
 // Conn dials the server and binds as dn/password, closing at the test's end.
 func (s *Server) Conn(t testing.TB, dn, password string) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL(s.URL, ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatalf("slapdtest: dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(dn, password); err != nil {
-		t.Fatalf("slapdtest: bind %s: %v", dn, err)
-	}
-	return c
+	return serverproc.Bind(t, s.URL, nil, dn, password)
 }
 
 // Stop kills slapd (to test a dead server); idempotent. Restart revives it
 // on the same ports with the same data.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopLocked()
-}
-
-func (s *Server) stopLocked() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-	}
-	s.cmd = nil
-	if s.logf != nil {
-		s.logf.Close()
-		s.logf = nil
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart starts a stopped server again on the same ports and data.
 func (s *Server) Restart(t testing.TB) {
@@ -459,43 +383,4 @@ func (s *Server) Restart(t testing.TB) {
 }
 
 // LogTail returns the last n lines of slapd's output.
-func (s *Server) LogTail(n int) string {
-	data, _ := os.ReadFile(filepath.Join(s.Dir, "slapd.log"))
-	lines := strings.Split(string(bytes.TrimRight(data, "\n")), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// ownerFile names the file holding the pid of the test process that owns a
-// server directory, so that directories left by a killed test binary are
-// swept by the next run.
-const ownerFile = "owner.pid"
-
-var sweepOnce sync.Once
-
-// sweepStale removes os.TempDir()/PATTERN directories whose owning process
-// is gone (a test binary killed by a timeout cannot run its cleanups).
-func sweepStale(pattern string) {
-	sweepOnce.Do(func() {
-		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), pattern))
-		for _, d := range dirs {
-			b, err := os.ReadFile(filepath.Join(d, ownerFile))
-			if err != nil {
-				continue // being created, or not ours
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil || pid <= 0 || pid == os.Getpid() {
-				continue
-			}
-			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-				_ = os.RemoveAll(d)
-			}
-		}
-	})
-}
-
-func writeOwner(dir string) error {
-	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
-}
+func (s *Server) LogTail(n int) string { return s.proc.LogTail(n) }

@@ -10,22 +10,9 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-)
 
-func dial(t *testing.T, url string, tc *tls.Config) *ldap.Conn {
-	t.Helper()
-	opts := []ldap.DialOpt{ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second})}
-	if tc != nil {
-		opts = append(opts, ldap.DialWithTLSConfig(tc))
-	}
-	c, err := ldap.DialURL(url, opts...)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c.SetTimeout(10 * time.Second)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+	"github.com/caddy-adauth/adauth/internal/serverproc"
+)
 
 // ppBind binds with the password-policy request control and returns the
 // error and the ppolicy response control, if any.
@@ -42,48 +29,18 @@ func ppBind(t *testing.T, c *ldap.Conn, dn, password string) (*ldap.ControlBeher
 	return pp, err
 }
 
-func search(t *testing.T, c *ldap.Conn, base, filter string, attrs ...string) []*ldap.Entry {
-	t.Helper()
-	res, err := c.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 10, false,
-		filter, attrs, nil))
-	if err != nil {
-		t.Fatalf("search %s: %v", filter, err)
-	}
-	return res.Entries
-}
-
-func cnsOf(t *testing.T, dns []string) []string {
-	t.Helper()
-	var cns []string
-	for _, s := range dns {
-		d, err := ldap.ParseDN(s)
-		if err != nil {
-			t.Fatalf("parse %q: %v", s, err)
-		}
-		cns = append(cns, d.RDNs[0].Attributes[0].Value)
-	}
-	slices.Sort(cns)
-	return cns
-}
-
-func sameDN(a, b string) bool {
-	da, err1 := ldap.ParseDN(a)
-	db, err2 := ldap.ParseDN(b)
-	return err1 == nil && err2 == nil && da.EqualFold(db)
-}
-
 func TestBinds(t *testing.T) {
 	s := Start(t)
 	for _, u := range Users() {
 		t.Run(u.UID, func(t *testing.T) {
-			c := dial(t, s.URL, nil)
+			c := serverproc.Dial(t, s.URL, nil)
 			pp, err := ppBind(t, c, u.DN, u.Password)
 			switch u.State {
 			case StateOK:
 				if err != nil {
 					t.Fatalf("bind: %v", err)
 				}
-				if es := search(t, c, BaseDN, "(uid="+ldap.EscapeFilter(u.UID)+")", "cn"); len(es) != 1 {
+				if es := serverproc.Search(t, c, BaseDN, "(uid="+ldap.EscapeFilter(u.UID)+")", "cn"); len(es) != 1 {
 					t.Errorf("self search: %d entries", len(es))
 				}
 			case StateLocked:
@@ -114,35 +71,35 @@ func TestBinds(t *testing.T) {
 				}
 			}
 			// A wrong password is a plain 49.
-			if err := dial(t, s.URL, nil).Bind(u.DN, u.Password+"x"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			if err := serverproc.Dial(t, s.URL, nil).Bind(u.DN, u.Password+"x"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 				t.Errorf("wrong password: %v, want 49", err)
 			}
 		})
 	}
 	t.Run("unknown user", func(t *testing.T) {
-		err := dial(t, s.URL, nil).Bind("uid=nobody,"+PeopleOU, "x")
+		err := serverproc.Dial(t, s.URL, nil).Bind("uid=nobody,"+PeopleOU, "x")
 		if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Errorf("%v, want 49", err)
 		}
 	})
 	t.Run("empty password", func(t *testing.T) {
-		err := dial(t, s.URL, nil).UnauthenticatedBind(Alice.DN)
+		err := serverproc.Dial(t, s.URL, nil).UnauthenticatedBind(Alice.DN)
 		if !ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform) {
 			t.Errorf("unauthenticated bind: %v, want 53", err)
 		}
 	})
 	t.Run("metacharacters", func(t *testing.T) {
-		if err := dial(t, s.URL, nil).Bind(Mallory.DN, `p*)(|(uid=*)`); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		if err := serverproc.Dial(t, s.URL, nil).Bind(Mallory.DN, `p*)(|(uid=*)`); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Errorf("prefix of mallory's password: %v", err)
 		}
 		c := s.Conn(t, s.ServiceDN, s.ServicePassword)
-		if es := search(t, c, BaseDN, "(uid="+ldap.EscapeFilter("*)(uid=alice")+")", "cn"); len(es) != 0 {
+		if es := serverproc.Search(t, c, BaseDN, "(uid="+ldap.EscapeFilter("*)(uid=alice")+")", "cn"); len(es) != 0 {
 			t.Errorf("escaped injection matched %d", len(es))
 		}
 	})
 	t.Run("password hashed", func(t *testing.T) {
 		c := s.Conn(t, AdminDN, AdminPassword)
-		es := search(t, c, PeopleOU, "(uid=alice)", "userPassword")
+		es := serverproc.Search(t, c, PeopleOU, "(uid=alice)", "userPassword")
 		if v := es[0].GetAttributeValue("userPassword"); !strings.HasPrefix(v, "{") {
 			t.Errorf("userPassword stored as %q, want a hash", v)
 		}
@@ -152,19 +109,19 @@ func TestBinds(t *testing.T) {
 func TestLockout(t *testing.T) {
 	s := Start(t)
 	for i := 0; i < LockoutThreshold; i++ {
-		if err := dial(t, s.URL, nil).Bind(Heidi.DN, "wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		if err := serverproc.Dial(t, s.URL, nil).Bind(Heidi.DN, "wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Fatalf("wrong password %d: %v", i, err)
 		}
 	}
-	pp, err := ppBind(t, dial(t, s.URL, nil), Heidi.DN, Heidi.Password)
+	pp, err := ppBind(t, serverproc.Dial(t, s.URL, nil), Heidi.DN, Heidi.Password)
 	if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) || pp == nil || pp.Error != 1 {
 		t.Fatalf("heidi after %d failures: %v, control %+v; want 49 accountLocked", LockoutThreshold, err, pp)
 	}
 	// Nobody else has a lockout policy.
 	for i := 0; i < LockoutThreshold+2; i++ {
-		_ = dial(t, s.URL, nil).Bind(Carol.DN, "wrong")
+		_ = serverproc.Dial(t, s.URL, nil).Bind(Carol.DN, "wrong")
 	}
-	if err := dial(t, s.URL, nil).Bind(Carol.DN, Carol.Password); err != nil {
+	if err := serverproc.Dial(t, s.URL, nil).Bind(Carol.DN, Carol.Password); err != nil {
 		t.Fatalf("carol: %v", err)
 	}
 }
@@ -172,24 +129,24 @@ func TestLockout(t *testing.T) {
 func TestTLS(t *testing.T) {
 	s := Start(t)
 	bad := &tls.Config{RootCAs: s.PKI.Other().CAPool, ServerName: s.Host}
-	c := dial(t, s.LDAPSURL, s.TLSConfig())
+	c := serverproc.Dial(t, s.LDAPSURL, s.TLSConfig())
 	if err := c.Bind(Alice.DN, Alice.Password); err != nil {
 		t.Fatalf("LDAPS bind: %v", err)
 	}
-	if c := dial(t, s.LDAPSURL, &tls.Config{RootCAs: s.PKI.CAPool, ServerName: "localhost"}); c.Bind(Alice.DN, Alice.Password) != nil {
+	if c := serverproc.Dial(t, s.LDAPSURL, &tls.Config{RootCAs: s.PKI.CAPool, ServerName: "localhost"}); c.Bind(Alice.DN, Alice.Password) != nil {
 		t.Fatal("LDAPS by name localhost")
 	}
 	if _, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithTLSConfig(bad)); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("LDAPS with the other CA: %v, want unknown authority", err)
 	}
-	c2 := dial(t, s.URL, nil)
+	c2 := serverproc.Dial(t, s.URL, nil)
 	if err := c2.StartTLS(s.TLSConfig()); err != nil {
 		t.Fatalf("StartTLS: %v", err)
 	}
 	if err := c2.Bind(Alice.DN, Alice.Password); err != nil {
 		t.Fatalf("bind after StartTLS: %v", err)
 	}
-	if err := dial(t, s.URL, nil).StartTLS(bad); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+	if err := serverproc.Dial(t, s.URL, nil).StartTLS(bad); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("StartTLS with the other CA: %v, want unknown authority", err)
 	}
 }
@@ -200,12 +157,12 @@ func TestDirectory(t *testing.T) {
 
 	t.Run("attributes and memberOf", func(t *testing.T) {
 		for _, u := range Users() {
-			es := search(t, c, BaseDN, "(&(objectClass=inetOrgPerson)(uid="+ldap.EscapeFilter(u.UID)+"))", "memberOf", "mail", "givenName", "sn", "cn")
+			es := serverproc.Search(t, c, BaseDN, "(&(objectClass=inetOrgPerson)(uid="+ldap.EscapeFilter(u.UID)+"))", "memberOf", "mail", "givenName", "sn", "cn")
 			if len(es) != 1 {
 				t.Fatalf("%s: %d entries", u.UID, len(es))
 			}
 			e := es[0]
-			if !sameDN(e.DN, u.DN) {
+			if !serverproc.SameDN(e.DN, u.DN) {
 				t.Errorf("%s: DN %s", u.UID, e.DN)
 			}
 			for attr, want := range map[string]string{"mail": u.Mail, "givenName": u.GivenName, "sn": u.Surname, "cn": u.CN} {
@@ -213,21 +170,21 @@ func TestDirectory(t *testing.T) {
 					t.Errorf("%s: %s = %q, want %q", u.UID, attr, got, want)
 				}
 			}
-			got := cnsOf(t, e.GetAttributeValues("memberOf"))
+			got := serverproc.CNs(t, e.GetAttributeValues("memberOf"))
 			want := slices.Sorted(slices.Values(u.Groups))
 			if !slices.Equal(got, want) && len(got)+len(want) > 0 {
 				t.Errorf("%s: memberOf %q, want %q", u.UID, got, want)
 			}
 		}
-		es := search(t, c, BaseDN, "(uid=alice)", "memberOf")
+		es := serverproc.Search(t, c, BaseDN, "(uid=alice)", "memberOf")
 		t.Logf("alice memberOf as returned: %q", es[0].GetAttributeValues("memberOf"))
-		if !slices.ContainsFunc(es[0].GetAttributeValues("memberOf"), func(v string) bool { return sameDN(v, GroupRadiology) }) {
+		if !slices.ContainsFunc(es[0].GetAttributeValues("memberOf"), func(v string) bool { return serverproc.SameDN(v, GroupRadiology) }) {
 			t.Error("alice not in the escaped-comma group")
 		}
 	})
 	t.Run("nested", func(t *testing.T) {
 		// The AD matching rule matches nothing here.
-		if es := search(t, c, BaseDN, "(member:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(Bob.DN)+")", "cn"); len(es) != 0 {
+		if es := serverproc.Search(t, c, BaseDN, "(member:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(Bob.DN)+")", "cn"); len(es) != 0 {
 			t.Errorf("1941 rule matched %d entries", len(es))
 		}
 		// Recursive (member=DN) searches find the outer group.
@@ -237,7 +194,7 @@ func TestDirectory(t *testing.T) {
 		for len(queue) > 0 {
 			dn := queue[0]
 			queue = queue[1:]
-			for _, e := range search(t, c, GroupsOU, "(&(objectClass=groupOfNames)(member="+ldap.EscapeFilter(dn)+"))", "cn") {
+			for _, e := range serverproc.Search(t, c, GroupsOU, "(&(objectClass=groupOfNames)(member="+ldap.EscapeFilter(dn)+"))", "cn") {
 				if !seen[strings.ToLower(e.DN)] {
 					seen[strings.ToLower(e.DN)] = true
 					cns = append(cns, e.GetAttributeValue("cn"))
@@ -261,21 +218,21 @@ func TestDirectory(t *testing.T) {
 		if e.GetAttributeValue("cn") != "QA-Radiology, Nuclear" {
 			t.Errorf("cn %q", e.GetAttributeValue("cn"))
 		}
-		if m := e.GetAttributeValues("member"); len(m) != 1 || !sameDN(m[0], Alice.DN) {
+		if m := e.GetAttributeValues("member"); len(m) != 1 || !serverproc.SameDN(m[0], Alice.DN) {
 			t.Errorf("member %q", m)
 		}
 	})
 	t.Run("non-ascii", func(t *testing.T) {
-		es := search(t, c, BaseDN, "(uid=jürgen)", "givenName")
+		es := serverproc.Search(t, c, BaseDN, "(uid=jürgen)", "givenName")
 		if len(es) != 1 || es[0].GetAttributeValue("givenName") != "Jürgen" {
 			t.Fatalf("jürgen: %v", es)
 		}
-		if err := dial(t, s.URL, nil).Bind(Juergen.DN, Juergen.Password); err != nil {
+		if err := serverproc.Dial(t, s.URL, nil).Bind(Juergen.DN, Juergen.Password); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("anonymous", func(t *testing.T) {
-		a := dial(t, s.URL, nil)
+		a := serverproc.Dial(t, s.URL, nil)
 		res, err := a.Search(ldap.NewSearchRequest(BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 10, false,
 			"(uid=alice)", []string{"cn"}, nil))
 		if err == nil && len(res.Entries) > 0 {
@@ -294,7 +251,7 @@ func TestStopRestart(t *testing.T) {
 		t.Fatal("stopped slapd accepts connections")
 	}
 	s.Restart(t)
-	if err := dial(t, s.URL, nil).Bind(Alice.DN, Alice.Password); err != nil {
+	if err := serverproc.Dial(t, s.URL, nil).Bind(Alice.DN, Alice.Password); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 }

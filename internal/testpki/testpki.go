@@ -130,16 +130,8 @@ func Generate(dir string, hosts ...string) (*PKI, error) {
 		return nil, err
 	}
 
-	p := &PKI{
-		Dir:      dir,
-		CAFile:   filepath.Join(dir, "ca.pem"),
-		CAKey:    filepath.Join(dir, "ca-key.pem"),
-		CertFile: filepath.Join(dir, "server.pem"),
-		KeyFile:  filepath.Join(dir, "server-key.pem"),
-		CA:       ca,
-		CAPool:   x509.NewCertPool(),
-		Hosts:    append([]string(nil), hosts...),
-	}
+	p := at(dir)
+	p.CA, p.Hosts = ca, append([]string(nil), hosts...)
 	p.CAPool.AddCert(ca)
 	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
 	if err != nil {
@@ -202,6 +194,19 @@ func (p *PKI) ServerTLS() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{p.Cert}, MinVersion: tls.VersionTLS12}
 }
 
+// at returns a PKI with the file names in dir (the one layout Generate
+// writes and Load reads) and an empty CAPool.
+func at(dir string) *PKI {
+	return &PKI{
+		Dir:      dir,
+		CAFile:   filepath.Join(dir, "ca.pem"),
+		CAKey:    filepath.Join(dir, "ca-key.pem"),
+		CertFile: filepath.Join(dir, "server.pem"),
+		KeyFile:  filepath.Join(dir, "server-key.pem"),
+		CAPool:   x509.NewCertPool(),
+	}
+}
+
 func serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	if err != nil {
@@ -213,14 +218,7 @@ func serial() *big.Int {
 // Load reads a PKI written earlier by New or Generate (for fixtures that cache
 // their CA on disk). Dir/other, when present, becomes Other().
 func Load(dir string) (*PKI, error) {
-	p := &PKI{
-		Dir:      dir,
-		CAFile:   filepath.Join(dir, "ca.pem"),
-		CAKey:    filepath.Join(dir, "ca-key.pem"),
-		CertFile: filepath.Join(dir, "server.pem"),
-		KeyFile:  filepath.Join(dir, "server-key.pem"),
-		CAPool:   x509.NewCertPool(),
-	}
+	p := at(dir)
 	caPEM, err := os.ReadFile(p.CAFile)
 	if err != nil {
 		return nil, err
