@@ -1,20 +1,400 @@
 package adauth
 
 import (
-	"errors"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-adauth/adauth/groups"
+	"github.com/caddy-adauth/adauth/ldapauth"
 )
 
-// LDAPConfig configures Active Directory / OpenLDAP sign-in.
-// (Owned by the LDAP work: filled in by ldapauth integration.)
-type LDAPConfig struct{}
+// LDAPConfig configures Active Directory (or OpenLDAP) sign-in over LDAPS
+// or StartTLS. With bind_dn, a service account finds the user's entry and
+// the password is checked by a bind as that entry; without it, users bind
+// as DOMAIN\name (or name@upn_suffix) and their own entry is read.
+type LDAPConfig struct {
+	// Domain controllers, tried in order (failover with health memory):
+	// ldaps://host[:port], or ldap://host[:port] with starttls. Either url
+	// or srv is required.
+	URL []string `json:"url,omitempty"`
+
+	// DNS domain whose _ldap._tcp SRV records list the domain controllers,
+	// instead of url. Each DC is contacted with LDAPS on port 636 (or on
+	// the SRV port with StartTLS when starttls is set).
+	SRV string `json:"srv,omitempty"`
+
+	// Upgrade ldap:// connections with StartTLS before anything is sent.
+	StartTLS bool `json:"starttls,omitempty"`
+
+	// PEM file with the CA certificate(s) that sign the DCs' certificates.
+	// Default: the system's roots.
+	CAFile string `json:"ca_file,omitempty"`
+
+	// Accept any certificate from the DCs. For labs only: passwords then go
+	// to whoever answers. A warning is logged at every start.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+
+	// Allow ldap:// without StartTLS, which sends passwords in clear text.
+	// For labs only; a warning is logged at every start.
+	InsecurePlaintext bool `json:"insecure_plaintext,omitempty"`
+
+	// NetBIOS (NT4) domain name, e.g. HOSPITAL: "HOSPITAL\alice" is
+	// accepted, and without bind_dn it forms the bind name.
+	Domain string `json:"domain,omitempty"`
+
+	// userPrincipalName suffix, e.g. hospital.example:
+	// "alice@hospital.example" is accepted.
+	UPNSuffix string `json:"upn_suffix,omitempty"`
+
+	// Base DN under which users and groups are searched, e.g.
+	// "DC=hospital,DC=example". Required.
+	BaseDN string `json:"base_dn,omitempty"`
+
+	// Service account that searches for users and re-checks signed-in
+	// users (recheck needs it). Optional.
+	BindDN string `json:"bind_dn,omitempty"`
+
+	// Password of bind_dn. Accepts {env.*} and {file.*} placeholders; it
+	// never appears in logs or errors.
+	BindPassword string `json:"bind_password,omitempty"`
+
+	// Directory flavor: ad (default) or openldap. Sets the default user
+	// filter, attribute names and how nested groups are resolved.
+	Flavor string `json:"flavor,omitempty"`
+
+	// LDAP filter that finds a user; {username} is replaced by the escaped
+	// account name. Default for ad:
+	// (&(objectCategory=person)(objectClass=user)(sAMAccountName={username}));
+	// for openldap: (&(objectClass=inetOrgPerson)(uid={username})).
+	UserFilter string `json:"user_filter,omitempty"`
+
+	// Attribute names read from the user's entry, by identity field:
+	// username, email, given_name, family_name, name, groups. Defaults for
+	// ad: sAMAccountName, mail, givenName, sn, displayName, memberOf; for
+	// openldap: uid, mail, givenName, sn, cn, memberOf.
+	Attributes map[string]string `json:"attributes,omitempty"`
+
+	// Resolve groups of groups. Default: true (ad uses
+	// LDAP_MATCHING_RULE_IN_CHAIN, openldap recursive searches).
+	NestedGroups *bool `json:"nested_groups,omitempty"`
+
+	// Timeout for connecting, the TLS handshake and each LDAP operation.
+	// Default: 5s
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Idle connections kept per domain controller. Default: 8
+	Pool int `json:"pool,omitempty"`
+
+	// How long a successful HTTP Basic check is remembered (so API clients
+	// do not cost a bind per request). 0 turns it off. Default: 5m
+	Cache *caddy.Duration `json:"cache,omitempty"`
+}
+
+// ldapPool keeps LDAP backends (their connection pools and DC health
+// memory) across config reloads, keyed by the configuration.
+var ldapPool = caddy.NewUsagePool()
+
+// ldapChecker adapts an *ldapauth.Backend to the root package.
+type ldapChecker struct {
+	b   *ldapauth.Backend
+	key string // in ldapPool
+}
+
+func (c *ldapChecker) Authenticate(ctx context.Context, username, password string) (groups.Identity, bool, error) {
+	if isBasicAuth(ctx) {
+		return c.b.AuthenticateCached(ctx, username, password)
+	}
+	return c.b.Authenticate(ctx, username, password)
+}
+
+func (c *ldapChecker) Lookup(ctx context.Context, dn string) (groups.Identity, error) {
+	return c.b.Lookup(ctx, dn)
+}
+
+// Close releases this handler's use of the backend; the last user closes
+// its connections.
+func (c *ldapChecker) Close() error {
+	_, err := ldapPool.Delete(c.key)
+	return err
+}
+
+// DirectoryHealth reports each DC as up or down, for the
+// adauth_directory_up gauge (Handler.watchDirectory).
+func (c *ldapChecker) DirectoryHealth() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range c.b.Health() {
+		out[s.URL] = s.Up
+	}
+	return out
+}
+
+// ldapBackend is what the usage pool holds.
+type ldapBackend struct{ *ldapauth.Backend }
+
+func (b ldapBackend) Destruct() error { return b.Close() }
+
+type basicAuthKey struct{}
+
+// withBasicAuth marks ctx as an HTTP Basic check, which the LDAP backend may
+// answer from its credential cache (cache). Form sign-ins are never cached.
+func withBasicAuth(ctx context.Context) context.Context {
+	return context.WithValue(ctx, basicAuthKey{}, true)
+}
+
+func isBasicAuth(ctx context.Context) bool {
+	v, _ := ctx.Value(basicAuthKey{}).(bool)
+	return v
+}
+
+// backendConfig resolves placeholders (bind_password with {env.*} and
+// {file.*}; the error names the placeholder, never the value) and returns
+// the ldapauth configuration.
+func (c *LDAPConfig) backendConfig(repl *caddy.Replacer) (ldapauth.Config, error) {
+	password := ""
+	if c.BindPassword != "" {
+		var err error
+		if password, err = repl.ReplaceOrErr(c.BindPassword, true, true); err != nil {
+			return ldapauth.Config{}, fmt.Errorf("bind_password: %w", err)
+		}
+		if password == "" {
+			return ldapauth.Config{}, fmt.Errorf("bind_password %q is empty once its placeholders are replaced", c.BindPassword)
+		}
+	}
+	known := func(s string) string { return repl.ReplaceKnown(s, "") }
+	cfg := ldapauth.Config{
+		SRV:                known(c.SRV),
+		StartTLS:           c.StartTLS,
+		CAFile:             known(c.CAFile),
+		InsecureSkipVerify: c.TLSInsecureSkipVerify,
+		AllowPlaintext:     c.InsecurePlaintext,
+		Domain:             known(c.Domain),
+		UPNSuffix:          known(c.UPNSuffix),
+		BaseDN:             known(c.BaseDN),
+		BindDN:             known(c.BindDN),
+		BindPassword:       password,
+		Flavor:             c.Flavor,
+		UserFilter:         c.UserFilter,
+		Attributes:         c.Attributes,
+		NestedGroups:       c.NestedGroups,
+		Timeout:            time.Duration(c.Timeout),
+		Pool:               c.Pool,
+		Cache:              ldapauth.DefaultCache,
+	}
+	for _, u := range c.URL {
+		cfg.URLs = append(cfg.URLs, known(u))
+	}
+	if c.Cache != nil {
+		cfg.Cache = time.Duration(*c.Cache)
+	}
+	return cfg, nil
+}
 
 func (c *LDAPConfig) provision(ctx caddy.Context, repl *caddy.Replacer) (*passwordBackend, error) {
-	return nil, errors.New("ldap: not built yet")
+	return c.newBackend(ctx.Logger().Named("ldap"), repl)
 }
 
-func parseLDAP(d *caddyfile.Dispenser) (*LDAPConfig, error) {
-	return nil, d.Err("ldap: not built yet")
+func (c *LDAPConfig) newBackend(logger *zap.Logger, repl *caddy.Replacer) (*passwordBackend, error) {
+	cfg, err := c.backendConfig(repl)
+	if err != nil {
+		return nil, err
+	}
+
+	// The pool key covers every setting, the password by hash only, so a
+	// reload with an unchanged ldap block keeps the connections and DC
+	// health memory, and any change makes a new backend.
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	key := "ldap:" + hex.EncodeToString(sum[:])
+	cfg.Trace = func(format string, args ...any) {
+		if ce := logger.Check(zapcore.DebugLevel, "ldap trace"); ce != nil {
+			ce.Write(zap.String("step", fmt.Sprintf(format, args...)))
+		}
+	}
+	v, _, err := ldapPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		b, err := ldapauth.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return ldapBackend{b}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := v.(ldapBackend).Backend
+
+	if c.TLSInsecureSkipVerify {
+		logger.Warn("tls_insecure_skip_verify is on: the domain controllers' certificates are not checked, so passwords go to whoever answers; use ca_file instead")
+	}
+	if c.InsecurePlaintext {
+		logger.Warn("insecure_plaintext is on: passwords cross the network in clear text; use ldaps:// or starttls")
+	}
+	if c.BindDN == "" {
+		logger.Info("no bind_dn: users bind as themselves, and signed-in users are not re-checked against the directory")
+	}
+	pool := c.Pool
+	if pool <= 0 {
+		pool = ldapauth.DefaultPool
+	}
+	return &passwordBackend{
+		name:      "ldap",
+		impl:      &ldapChecker{b: b, key: key},
+		directory: true,
+		lookups:   b.HasServiceAccount(),
+		// Every DC's pool can be busy at once; beyond that, sign-ins wait
+		// here instead of opening ever more connections to the DCs.
+		sem: make(chan struct{}, pool*max(1, b.Servers())),
+	}, nil
 }
+
+// parseLDAP reads an ldap { ... } block (see LDAPConfig).
+func parseLDAP(d *caddyfile.Dispenser) (*LDAPConfig, error) {
+	c := &LDAPConfig{}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] && name != "url" && name != "attribute" {
+			return nil, d.Errf("ldap: %s is given twice", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "url":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.Errf("ldap: url needs at least one ldaps://host")
+			}
+			for _, a := range args {
+				u, perr := url.Parse(a)
+				if perr != nil || (u.Scheme != "ldaps" && u.Scheme != "ldap") || u.Host == "" {
+					return nil, d.Errf("ldap: url %q must be ldaps://host[:port] or ldap://host[:port]", a)
+				}
+			}
+			c.URL = append(c.URL, args...)
+		case "srv":
+			err = oneArg(d, &c.SRV)
+		case "starttls":
+			err = noArgs(d)
+			c.StartTLS = true
+		case "ca_file":
+			err = oneArg(d, &c.CAFile)
+		case "tls_insecure_skip_verify":
+			err = noArgs(d)
+			c.TLSInsecureSkipVerify = true
+		case "insecure_plaintext":
+			err = noArgs(d)
+			c.InsecurePlaintext = true
+		case "domain":
+			err = oneArg(d, &c.Domain)
+		case "upn_suffix":
+			err = oneArg(d, &c.UPNSuffix)
+		case "base_dn":
+			err = oneArg(d, &c.BaseDN)
+		case "bind_dn":
+			err = oneArg(d, &c.BindDN)
+		case "bind_password":
+			err = oneArg(d, &c.BindPassword)
+		case "flavor":
+			if err = oneArg(d, &c.Flavor); err == nil {
+				c.Flavor = strings.ToLower(c.Flavor)
+				if c.Flavor != ldapauth.FlavorAD && c.Flavor != ldapauth.FlavorOpenLDAP {
+					return nil, d.Errf("ldap: flavor must be ad or openldap, got %q", c.Flavor)
+				}
+			}
+		case "user_filter":
+			if err = oneArg(d, &c.UserFilter); err == nil && !strings.Contains(c.UserFilter, "{username}") {
+				return nil, d.Errf("ldap: user_filter must contain {username}, e.g. \"(&(objectClass=user)(sAMAccountName={username}))\"")
+			}
+		case "attribute":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("ldap: attribute takes a field and an attribute name, e.g. attribute email userPrincipalName")
+			}
+			switch args[0] {
+			case ldapauth.AttrUsername, ldapauth.AttrEmail, ldapauth.AttrGivenName, ldapauth.AttrFamilyName,
+				ldapauth.AttrName, ldapauth.AttrGroups:
+			default:
+				return nil, d.Errf("ldap: attribute field %q is not one of username, email, given_name, family_name, name, groups", args[0])
+			}
+			if c.Attributes == nil {
+				c.Attributes = map[string]string{}
+			}
+			c.Attributes[args[0]] = args[1]
+		case "nested_groups":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				switch v {
+				case "on":
+					c.NestedGroups = new(true)
+				case "off":
+					c.NestedGroups = new(false)
+				default:
+					return nil, d.Errf("ldap: nested_groups must be on or off, got %q", v)
+				}
+			}
+		case "timeout":
+			err = durationArg(d, &c.Timeout, false)
+		case "pool":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				n, perr := strconv.Atoi(v)
+				if perr != nil || n < 1 || n > 1024 {
+					return nil, d.Errf("ldap: pool must be a whole number from 1 to 1024, got %q", v)
+				}
+				c.Pool = n
+			}
+		case "cache":
+			var dur caddy.Duration
+			if err = durationArg(d, &dur, true); err == nil {
+				c.Cache = &dur
+			}
+		default:
+			return nil, d.Errf("unknown ldap subdirective %q", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case len(c.URL) == 0 && c.SRV == "":
+		return nil, d.Err("ldap: url or srv is required")
+	case len(c.URL) > 0 && c.SRV != "":
+		return nil, d.Err("ldap: give url or srv, not both")
+	case c.BaseDN == "":
+		return nil, d.Err("ldap: base_dn is required")
+	}
+	for _, u := range c.URL {
+		if strings.HasPrefix(u, "ldap://") && !c.StartTLS && !c.InsecurePlaintext {
+			return nil, d.Errf("ldap: url %s would send passwords in clear text: use ldaps:// or add starttls", u)
+		}
+	}
+	return c, nil
+}
+
+func noArgs(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ passwordChecker  = (*ldapChecker)(nil)
+	_ dnLooker         = (*ldapChecker)(nil) // re-checked by DN (recheck.go byDN)
+	_ caddy.Destructor = ldapBackend{}
+)
