@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/caddy-adauth/adauth/groups"
 	"github.com/caddy-adauth/adauth/ldapauth"
 )
 
@@ -97,24 +98,38 @@ func readPassword(in io.Reader, prompt io.Writer, user string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
+// ldapBlock is one adauth handler's ldap block and the group rules that
+// apply to its users.
+type ldapBlock struct {
+	ldap   *LDAPConfig
+	mapper *groups.Mapper
+}
+
 // findLDAPBlocks walks a JSON config for adauth handlers with ldap.
-func findLDAPBlocks(raw []byte) ([]*LDAPConfig, error) {
+func findLDAPBlocks(raw []byte) ([]ldapBlock, error) {
 	var doc any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, err
 	}
-	var out []*LDAPConfig
+	var out []ldapBlock
 	var walk func(v any) error
 	walk = func(v any) error {
 		switch t := v.(type) {
 		case map[string]any:
 			if t["handler"] == "adauth" && t["ldap"] != nil {
-				b, _ := json.Marshal(t["ldap"])
-				var c LDAPConfig
-				if err := json.Unmarshal(b, &c); err != nil {
-					return fmt.Errorf("ldap block: %w", err)
+				b, _ := json.Marshal(t)
+				var h Handler
+				if err := json.Unmarshal(b, &h); err != nil {
+					return fmt.Errorf("adauth handler: %w", err)
 				}
-				out = append(out, &c)
+				m := groups.PassThrough()
+				if h.Groups != nil {
+					var err error
+					if m, err = h.Groups.Compile(); err != nil {
+						return err
+					}
+				}
+				out = append(out, ldapBlock{ldap: h.LDAP, mapper: m})
 			}
 			keys := make([]string, 0, len(t))
 			for k := range t {
@@ -139,7 +154,8 @@ func findLDAPBlocks(raw []byte) ([]*LDAPConfig, error) {
 }
 
 // checkLDAP checks one block, DC by DC, and returns the number of failures.
-func checkLDAP(ctx context.Context, w io.Writer, c *LDAPConfig, user, password string, verbose bool) int {
+func checkLDAP(ctx context.Context, w io.Writer, blk ldapBlock, user, password string, verbose bool) int {
+	c := blk.ldap
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -206,12 +222,12 @@ func checkLDAP(ctx context.Context, w io.Writer, c *LDAPConfig, user, password s
 	failures := 0
 	for _, u := range urls {
 		fmt.Fprintf(w, "-- %s\n", u)
-		failures += checkDC(ctx, w, cfg, u, user, password, verbose)
+		failures += checkDC(ctx, w, cfg, blk.mapper, u, user, password, verbose)
 	}
 	return failures
 }
 
-func checkDC(ctx context.Context, w io.Writer, cfg ldapauth.Config, rawURL, user, password string, verbose bool) int {
+func checkDC(ctx context.Context, w io.Writer, cfg ldapauth.Config, mapper *groups.Mapper, rawURL, user, password string, verbose bool) int {
 	fail := func(format string, args ...any) int { fmt.Fprintf(w, "FAIL  "+format+"\n", args...); return 1 }
 	pu, err := url.Parse(rawURL)
 	if err != nil {
@@ -271,6 +287,7 @@ func checkDC(ctx context.Context, w io.Writer, cfg ldapauth.Config, rawURL, user
 			for _, g := range id.Groups {
 				fmt.Fprintf(w, "        %-30s %s\n", g.Name, g.DN)
 			}
+			printMapped(w, mapper, id.Groups)
 		}
 	}
 	start = time.Now()
@@ -284,6 +301,7 @@ func checkDC(ctx context.Context, w io.Writer, cfg ldapauth.Config, rawURL, user
 			for _, g := range id.Groups {
 				fmt.Fprintf(w, "        %-30s %s\n", g.Name, g.DN)
 			}
+			printMapped(w, mapper, id.Groups)
 		}
 	case errors.As(err, &ae):
 		failures += fail("sign-in as %s: the password is right but the account may not sign in: %s (AD code %s)\n      the user would read: %s",
@@ -294,6 +312,18 @@ func checkDC(ctx context.Context, w io.Writer, cfg ldapauth.Config, rawURL, user
 		failures += fail("sign-in as %s: wrong password or no such user (the user would read \"Incorrect username or password\")", user)
 	}
 	return failures
+}
+
+// printMapped shows what the site's group rules make of a user's
+// directory groups: the application groups, or the refusal the user would
+// meet.
+func printMapped(w io.Writer, mapper *groups.Mapper, dir []groups.Group) {
+	apps, err := mapper.Directory(dir)
+	if err != nil {
+		fmt.Fprintf(w, "WARN  the groups rules refuse this user: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "      application groups (after the groups rules): %s\n", strings.Join(apps, ", "))
 }
 
 // probeTLS connects, prints the certificate chain and verifies it as a

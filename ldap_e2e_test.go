@@ -414,6 +414,11 @@ func TestCheckLDAPCommand(t *testing.T) {
 			bind_dn "` + dc.ServiceDN + `"
 			bind_password {env.ADAUTH_TEST_LDAP_PASSWORD}
 		}
+		groups {
+			map "QA-Physicists" physics
+			map "CN=QA-Radiology\, Nuclear,OU=Groups,DC=hospital,DC=test" radiology
+			default everyone
+		}
 	}
 	respond ok
 }
@@ -425,7 +430,8 @@ func TestCheckLDAPCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"certificate valid for 127.0.0.", "service account bound", "QA-Radiology, Nuclear",
-		`sign-in as HOSPITAL\alice succeeded`, "all checks passed", "· ldap: bind"} {
+		`sign-in as HOSPITAL\alice succeeded`, "all checks passed", "· ldap: bind",
+		"application groups (after the groups rules): everyone, physics, radiology"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
