@@ -3,12 +3,14 @@ package adauth_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/caddy-adauth/adauth/internal/adfstest"
 	"github.com/caddy-adauth/adauth/internal/browser"
 	"github.com/caddy-adauth/adauth/internal/caddyrun"
 )
@@ -19,32 +21,7 @@ import (
 // identity adauth passed upstream, and signing out ends the session.
 func TestBrowserSignInLocal(t *testing.T) {
 	ctx := browser.New(t)
-	port, upPort := caddyrun.FreePort(t), caddyrun.FreePort(t)
-	in := caddyrun.Start(t, fmt.Sprintf(`{
-	admin {ADMIN}
-	storage file_system {STORAGE}
-	local_certs
-	skip_install_trust
-	https_port %d
-	auto_https disable_redirects
-}
-localhost {
-	adauth {
-		local examples/demo/users.json
-	}
-	adauth_require /admin/* admin
-	reverse_proxy 127.0.0.1:%d
-}
-http://:%d {
-	bind 127.0.0.1
-	root * examples/demo/site
-	templates
-	file_server
-}
-`, port, upPort, upPort), caddyrun.Options{})
-	base := fmt.Sprintf("https://localhost:%d", port)
-	in.WaitTLS(fmt.Sprintf("127.0.0.1:%d", port), "localhost")
-
+	base, in := startDemoSite(t, "local examples/demo/users.json", "")
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("username")),
@@ -107,6 +84,108 @@ http://:%d {
 	if !strings.Contains(info, "signed out") {
 		t.Errorf("after sign-out the page says %q", info)
 	}
+}
+
+// TestBrowserSignInADFS walks single sign-on in a real headless Chromium:
+// a protected page sends the browser to the login page, its SSO button to
+// the AD FS emulator's own sign-in form, and AD FS back to the page the
+// user wanted, which shows the identity and the mapped groups.
+func TestBrowserSignInADFS(t *testing.T) {
+	ctx := browser.New(t)
+	port := caddyrun.FreePort(t)
+	redirect := fmt.Sprintf("https://localhost:%d/adauth/callback", port)
+	emu := adfstest.New(t, []adfstest.User{
+		{Username: "carol", Password: "Carol.Pass", WinAccountName: `HOSPITAL\carol`, GivenName: "Carol", FamilyName: "Clark",
+			Email: "carol@hospital.example", Groups: []string{"QA-Physicists", "QA-Admins"}},
+	}, []adfstest.Client{{ID: "qatrackplus", Secret: "s3cret", RedirectURIs: []string{redirect}}})
+	base, in := startDemoSite(t, fmt.Sprintf(`adfs {
+			server           %s
+			client_id        qatrackplus
+			client_secret    s3cret
+			relying_party_id qatrackplus
+			ca_file          %s
+			button           "Sign in with your hospital account"
+		}
+		groups {
+			map "QA-Physicists" physics
+			map "QA-Admins"     admin
+		}`, emu.Host, emu.CAFile), strconv.Itoa(port))
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/admin/"),
+		chromedp.WaitVisible(chromedp.ID("sso")),
+	); err != nil {
+		t.Fatalf("opening a protected page: %v\ncaddy log:\n%s", err, in.Log())
+	}
+	if label := text(ctx, t, "sso"); label != "Sign in with your hospital account" {
+		t.Errorf("SSO button says %q", label)
+	}
+	// The button leads to AD FS's own form (another origin, its own TLS).
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("sso")),
+		chromedp.WaitVisible(chromedp.ID("loginForm")),
+	); err != nil {
+		t.Fatalf("SSO button: %v\ncaddy log:\n%s", err, in.Log())
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, "https://"+emu.Host+"/adfs/oauth2/authorize") {
+		t.Errorf("SSO button went to %q, want the AD FS authorize endpoint", loc)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "carol"),
+		chromedp.SendKeys(chromedp.ID("password"), "Carol.Pass"),
+		chromedp.Click(chromedp.ID("submit")),
+	)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("groups")))
+		cancel()
+	}
+	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("AD FS sign-in in the browser: %v\nbrowser at %s showing:\n%s\ncaddy log:\n%s", err, loc, body, in.Log())
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/admin/" {
+		t.Errorf("after AD FS the browser is at %q, want the page it asked for, %s/admin/", loc, base)
+	}
+	if user, groups := text(ctx, t, "user"), text(ctx, t, "groups"); user != "carol" || groups != "admin,physics" {
+		t.Fatalf("page shows user %q groups %q, want carol / admin,physics", user, groups)
+	}
+}
+
+// startDemoSite starts a real Caddy serving the demo site on HTTPS
+// localhost behind adauth with the given backend block(s), and returns the
+// site's base URL. port is the HTTPS port, or "" for a free one.
+func startDemoSite(t *testing.T, backends, port string) (string, *caddyrun.Instance) {
+	t.Helper()
+	if port == "" {
+		port = strconv.Itoa(caddyrun.FreePort(t))
+	}
+	upPort := caddyrun.FreePort(t)
+	in := caddyrun.Start(t, fmt.Sprintf(`{
+	admin {ADMIN}
+	storage file_system {STORAGE}
+	local_certs
+	skip_install_trust
+	https_port %s
+	auto_https disable_redirects
+}
+localhost {
+	adauth {
+		%s
+	}
+	adauth_require /admin/* admin
+	reverse_proxy 127.0.0.1:%d
+}
+http://:%d {
+	bind 127.0.0.1
+	root * examples/demo/site
+	templates
+	file_server
+}
+`, port, backends, upPort, upPort), caddyrun.Options{})
+	in.WaitTLS("127.0.0.1:"+port, "localhost")
+	return "https://localhost:" + port, in
 }
 
 // text reads the text of the element with the given id.
