@@ -12,11 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
@@ -386,101 +384,6 @@ func (h *Handler) ssoLogoutURL(r *http.Request, ss *session) (string, bool) {
 		h.logger.Warn("single logout: the provider has no sign-out endpoint or could not be reached; signed out locally only", zap.String("user", ss.ID))
 	}
 	return u, ok
-}
-
-// parseADFS reads an adfs { ... } block.
-func parseADFS(d *caddyfile.Dispenser) (*ADFSConfig, error) {
-	c := &ADFSConfig{}
-	str := func(dst *string) error {
-		if *dst != "" {
-			return d.Errf("%s is given twice", d.Val())
-		}
-		return oneArg(d, dst)
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch name := d.Val(); name {
-		case "server":
-			err = str(&c.Server)
-			host := strings.TrimSuffix(strings.TrimPrefix(c.Server, "https://"), "/")
-			if err == nil && (host == "" || strings.ContainsAny(host, "/?#@ ")) {
-				err = d.Errf("server takes the AD FS host name, e.g. adfs.hospital.example, got %q", c.Server)
-			}
-		case "issuer":
-			err = str(&c.Issuer)
-			if err == nil && !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://127.") && !strings.HasPrefix(c.Issuer, "http://localhost") {
-				err = d.Errf("issuer must be an https URL, got %q", c.Issuer)
-			}
-		case "client_id":
-			err = str(&c.ClientID)
-		case "client_secret":
-			err = str(&c.ClientSecret)
-		case "relying_party_id":
-			err = str(&c.RelyingPartyID)
-		case "audience":
-			err = str(&c.Audience)
-		case "ca_file":
-			err = str(&c.CAFile)
-		case "groups_claim":
-			err = str(&c.GroupsClaim)
-		case "button":
-			err = str(&c.Button)
-		case "username_claim":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.Errf("username_claim takes one or more claim names, e.g. username_claim winaccountname upn")
-			}
-			c.UsernameClaim = append(c.UsernameClaim, args...)
-		case "scopes":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.ArgErr()
-			}
-			c.Scopes = append(c.Scopes, args...)
-		case "claim":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return nil, d.Errf("claim takes an identity field and a claim name, e.g. claim email mail")
-			}
-			switch args[0] {
-			case "email", "name", "given_name", "family_name":
-			default:
-				return nil, d.Errf("claim: unknown identity field %q (email, name, given_name, family_name)", args[0])
-			}
-			if c.Claims == nil {
-				c.Claims = map[string]string{}
-			}
-			c.Claims[args[0]] = args[1]
-		case "leeway":
-			err = durationArg(d, &c.Leeway, false)
-			if err == nil && time.Duration(c.Leeway) > time.Hour {
-				err = d.Errf("leeway %s is more than an hour: fix the clocks instead", time.Duration(c.Leeway))
-			}
-		case "auto_redirect", "single_logout":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if name == "auto_redirect" {
-				c.AutoRedirect = true
-			} else {
-				c.SingleLogout = true
-			}
-		default:
-			return nil, d.Errf("unknown adfs subdirective %q", name)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case c.Server == "" && c.Issuer == "":
-		return nil, d.Errf("adfs needs server (AD FS host) or issuer (OpenID Connect URL)")
-	case c.Server != "" && c.Issuer != "":
-		return nil, d.Errf("adfs takes server or issuer, not both")
-	case c.ClientID == "":
-		return nil, d.Errf("adfs needs client_id")
-	}
-	return c, nil
 }
 
 // ssoEndedError is a re-check refusal from the provider (the refresh token
