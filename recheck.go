@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,8 +57,21 @@ type rechecker struct {
 	backends map[string]accountLooker // by backend name ("ldap")
 
 	mu      sync.Mutex
-	running map[string]bool          // user id -> a look-up is in flight
-	results map[string]recheckResult // user id -> the latest answer
+	running map[string]bool          // recheckKey -> a look-up is in flight
+	results map[string]recheckResult // recheckKey -> the latest answer
+}
+
+// recheckKey names whose account a look-up answers for. A directory
+// look-up answers for the user of one backend, whatever the browser, so
+// all of that user's sessions share it (one look-up per user at a time).
+// A refresh-token look-up answers for one sign-in only: its groups and
+// rotated token come from that session's own token, so they must never
+// be applied to another session of the same user.
+func recheckKey(ss *session) string {
+	if ss.Refresh != "" {
+		return ss.Backend + "\x00" + ss.ID + "\x00" + strconv.FormatInt(ss.Issued, 10)
+	}
+	return ss.Backend + "\x00" + ss.ID
 }
 
 // recheckResult is what the directory said about a user at a time.
@@ -96,8 +110,9 @@ func (rc *rechecker) due(ss *session, now int64) bool {
 // cookie must be rewritten, and whether the session has ended.
 func (h *Handler) recheck(ss *session, now int64) (out *session, rewrite, ended bool, message string) {
 	rc := h.rechecker
+	key := recheckKey(ss)
 	rc.mu.Lock()
-	res, ok := rc.results[ss.ID]
+	res, ok := rc.results[key]
 	if ok && res.at > ss.Checked && !res.failed {
 		rc.mu.Unlock()
 		if res.ended {
@@ -111,19 +126,20 @@ func (h *Handler) recheck(ss *session, now int64) (out *session, rewrite, ended 
 		}
 		return &c, true, false, ""
 	}
-	if rc.running[ss.ID] || (ok && res.failed && now-res.at < int64(recheckRetry/time.Second)) {
+	if rc.running[key] || (ok && res.failed && now-res.at < int64(recheckRetry/time.Second)) {
 		rc.mu.Unlock()
 		return ss, false, false, ""
 	}
-	rc.running[ss.ID] = true
+	rc.running[key] = true
 	rc.mu.Unlock()
 
-	go h.lookup(*ss)
+	go h.lookup(*ss, key)
 	return ss, false, false, ""
 }
 
-// lookup asks the directory about one user and records the answer.
-func (h *Handler) lookup(ss session) {
+// lookup asks the directory about one user and records the answer under
+// key (recheckKey).
+func (h *Handler) lookup(ss session, key string) {
 	rc := h.rechecker
 	res := recheckResult{}
 	defer func() {
@@ -133,7 +149,7 @@ func (h *Handler) lookup(ss session) {
 		}
 		res.at = h.now().Unix()
 		rc.mu.Lock()
-		delete(rc.running, ss.ID)
+		delete(rc.running, key)
 		if len(rc.results) >= maxRecheckResults {
 			for k := range rc.results {
 				delete(rc.results, k)
@@ -142,7 +158,7 @@ func (h *Handler) lookup(ss session) {
 				}
 			}
 		}
-		rc.results[ss.ID] = res
+		rc.results[key] = res
 		rc.mu.Unlock()
 	}()
 

@@ -85,8 +85,13 @@ func waitLookups(t *testing.T, h *Handler, user string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		h.rechecker.mu.Lock()
-		_, running := h.rechecker.running[user]
-		_, done := h.rechecker.results[user]
+		running, done := false, false
+		for k := range h.rechecker.running {
+			running = running || strings.Split(k, "\x00")[1] == user
+		}
+		for k := range h.rechecker.results {
+			done = done || strings.Split(k, "\x00")[1] == user
+		}
 		h.rechecker.mu.Unlock()
 		if done && !running {
 			return
@@ -237,5 +242,74 @@ func TestRecheckOffAndLocalUsers(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if n := dir.lookups.Load(); n != 0 {
 		t.Fatalf("%d look-ups for a local user / recheck 0", n)
+	}
+}
+
+// refreshLooker answers re-checks of refresh-token sessions (AD FS) with
+// groups and a rotated token of its own.
+type refreshLooker struct{ lookups atomic.Int64 }
+
+func (f *refreshLooker) lookupAccount(_ context.Context, ss *session) (groups.Identity, string, error) {
+	f.lookups.Add(1)
+	return groups.Identity{ID: ss.ID, Groups: []groups.Group{{Name: "from-" + ss.Refresh}}}, "rotated-" + ss.Refresh, nil
+}
+
+// TestRecheckResultsStayWithTheirSession: a re-check answer is applied only
+// to sessions it answers for. The same user signed in through LDAP in one
+// browser and AD FS in two others must not get the LDAP groups on the AD FS
+// sessions, nor one AD FS session's groups and rotated refresh token on
+// the other.
+func TestRecheckResultsStayWithTheirSession(t *testing.T) {
+	dir := &fakeDirectory{}
+	h, now := recheckHandler(t, dir)
+	sso := &refreshLooker{}
+	h.rechecker.backends["adfs"] = sso
+	start := *now
+	viaLDAP := cookieFor(t, h, ldapSession(start, "physics"))
+	adfs := func(issued time.Time, refresh string) *http.Cookie {
+		ss := ldapSession(issued, "physics")
+		ss.Backend, ss.DN, ss.Refresh, ss.Checked = "adfs", "", refresh, start.Unix()
+		return cookieFor(t, h, ss)
+	}
+	viaADFS1 := adfs(start.Add(-time.Minute), "token-one")
+	viaADFS2 := adfs(start.Add(-2*time.Minute), "token-two")
+	dir.set(groups.Identity{ID: "alice", Groups: []groups.Group{{Name: "from-ldap"}}}, nil)
+
+	*now = now.Add(16 * time.Minute)
+	for _, c := range []*http.Cookie{viaLDAP, viaADFS1, viaADFS2} {
+		h.testRequest(t, c) // due: starts each session's look-up
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.rechecker.mu.Lock()
+		n, running := len(h.rechecker.results), len(h.rechecker.running)
+		h.rechecker.mu.Unlock()
+		if n == 3 && running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d results, %d running; want 3 separate look-ups", n, running)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	*now = now.Add(time.Second)
+	for c, want := range map[*http.Cookie]string{viaLDAP: "from-ldap", viaADFS1: "from-token-one", viaADFS2: "from-token-two"} {
+		w, seen := h.testRequest(t, c)
+		if seen == nil || seen.Header.Get("X-Remote-Groups") != want {
+			t.Errorf("want groups %q, got request %v", want, seen)
+			continue
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(w.Result().Cookies()[0])
+		ss, _ := h.currentSession(r)
+		if ss == nil {
+			t.Fatal("re-checked cookie does not open")
+		}
+		if strings.TrimPrefix(want, "from-") != "ldap" && ss.Refresh != "rotated-"+strings.TrimPrefix(want, "from-") {
+			t.Errorf("%s session got refresh token %q", want, ss.Refresh)
+		}
+		if want == "from-ldap" && ss.Refresh != "" {
+			t.Errorf("LDAP session got a refresh token %q", ss.Refresh)
+		}
 	}
 }
