@@ -114,10 +114,16 @@ func (h *Handler) serveEndpoint(ep endpoint, w http.ResponseWriter, r *http.Requ
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			break
 		}
-		ss, _ := h.currentSession(r)
+		// The same view of the session as the application gets: a finished
+		// re-check is applied here too, so whoami never shows groups the
+		// directory has taken away, nor a session it has ended.
+		ss, fresh, _ := h.checkedSession(w, r)
 		if ss == nil {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in", "login": h.endpoints.login})
 			return nil
+		}
+		if fresh {
+			h.refreshCookie(w, r, ss)
 		}
 		groups := ss.Groups
 		if groups == nil {

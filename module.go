@@ -298,7 +298,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveEndpoint(ep, w, r)
 	}
 
-	ss, fresh := h.currentSession(r)
+	ss, fresh, ended := h.checkedSession(w, r)
+	if ended {
+		if h.public.Match(r) {
+			return next.ServeHTTP(w, r)
+		}
+		h.challengeEnded(w, r)
+		return nil
+	}
 	if ss == nil && h.BasicAuth != nil {
 		if _, _, ok := r.BasicAuth(); ok {
 			var handled bool
@@ -307,19 +314,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				return nil
 			}
 		}
-	}
-	if ss != nil && h.rechecker.due(ss, h.now().Unix()) {
-		checked, rewrite, ended, msg := h.recheck(ss, h.now().Unix())
-		if ended {
-			h.logger.Info("session ended by the directory re-check", zap.String("user", ss.ID), zap.String("reason", msg))
-			h.clearSession(w, r)
-			if h.public.Match(r) {
-				return next.ServeHTTP(w, r)
-			}
-			h.challengeEnded(w, r)
-			return nil
-		}
-		ss, fresh = checked, fresh || rewrite
 	}
 	if ss != nil {
 		h.setIdentity(r, repl, ss)
@@ -333,6 +327,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.challenge(w, r)
 	return nil
+}
+
+// checkedSession opens the session cookie and applies the directory
+// re-check: a finished answer is applied (fresh then asks for the cookie to
+// be rewritten), a due one is started in the background. ended reports a
+// session the re-check ended; its cookie has been cleared.
+func (h *Handler) checkedSession(w http.ResponseWriter, r *http.Request) (ss *session, fresh, ended bool) {
+	ss, fresh = h.currentSession(r)
+	if ss == nil || !h.rechecker.due(ss, h.now().Unix()) {
+		return ss, fresh, false
+	}
+	checked, rewrite, ended, msg := h.recheck(ss, h.now().Unix())
+	if ended {
+		h.logger.Info("session ended by the directory re-check", zap.String("user", ss.ID), zap.String("reason", msg))
+		h.clearSession(w, r)
+		return nil, false, true
+	}
+	return checked, fresh || rewrite, false
 }
 
 // Interface guards

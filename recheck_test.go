@@ -2,7 +2,9 @@ package adauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -311,5 +313,59 @@ func TestRecheckResultsStayWithTheirSession(t *testing.T) {
 		if want == "from-ldap" && ss.Refresh != "" {
 			t.Errorf("LDAP session got a refresh token %q", ss.Refresh)
 		}
+	}
+}
+
+// TestWhoamiFollowsRecheck: /adauth/whoami shows the session as the
+// application sees it: the groups a re-check changed, and 401 with the
+// cookie cleared once the re-check ended the session.
+func TestWhoamiFollowsRecheck(t *testing.T) {
+	dir := &fakeDirectory{}
+	h, now := recheckHandler(t, dir)
+	c := cookieFor(t, h, ldapSession(*now, "physics"))
+	whoami := func() (*httptest.ResponseRecorder, map[string]any) {
+		r := httptest.NewRequest("GET", "/adauth/whoami", nil)
+		r.AddCookie(c)
+		w, _ := serve(h, r)
+		var body map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &body)
+		return w, body
+	}
+	*now = now.Add(16 * time.Minute)
+	dir.set(groups.Identity{ID: "alice", Groups: []groups.Group{{Name: "QA-Staff"}}}, nil)
+	whoami() // due: starts the look-up
+	waitLookups(t, h, "alice")
+	*now = now.Add(time.Second)
+	w, body := whoami()
+	if w.Code != http.StatusOK || fmt.Sprint(body["groups"]) != "[QA-Staff]" {
+		t.Fatalf("whoami after a re-check changed the groups: %d %v", w.Code, body)
+	}
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge < 0 {
+		t.Fatalf("whoami did not write the re-checked session back: %v", cs)
+	}
+	c = w.Result().Cookies()[0]
+
+	*now = now.Add(16 * time.Minute)
+	dir.set(groups.Identity{}, accountDisabled{})
+	whoami()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.rechecker.mu.Lock()
+		res := h.rechecker.results[recheckKey(ldapSession(*now))]
+		h.rechecker.mu.Unlock()
+		if res.ended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("re-check did not end the session")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w, body = whoami()
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("whoami of an ended session: %d %v", w.Code, body)
+	}
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Fatalf("whoami of an ended session did not clear the cookie: %v", cs)
 	}
 }
