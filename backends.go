@@ -130,18 +130,37 @@ func (h *Handler) signIn(ctx context.Context, username, password, ip string) sig
 	// The throttle keys on the name as the directory will read it, so
 	// "ALICE" and "hospital\alice" count against the same account.
 	key := throttleKey(username)
-	if wait := h.throttle.blocked(key, ip, h.now()); wait > 0 {
-		return signInResult{outcome: outcomeThrottled, wait: wait, reason: "too many failed sign-ins"}
+	// Attempts beyond what the limits still allow wait here for those in
+	// flight to end: if they fail, the limit is reached and these are
+	// refused without ever reaching the directory.
+	var changed <-chan struct{}
+	for {
+		wait, busy := h.throttle.admit(key, ip, h.now())
+		if wait > 0 {
+			return signInResult{outcome: outcomeThrottled, wait: wait, reason: "too many failed sign-ins"}
+		}
+		if !busy {
+			break
+		}
+		if changed != nil {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return signInResult{outcome: outcomeThrottled, wait: time.Second,
+					reason: "gave up waiting for other sign-ins of this user or address"}
+			}
+		}
+		changed = h.throttle.changed()
 	}
-	res := h.tryBackends(ctx, username, password)
-	switch res.outcome {
-	case outcomeOK:
+	var res signInResult
+	// Deferred, so that the attempt is released even on a panic.
+	defer func() { h.throttle.done(key, ip, res.outcome == outcomeBad, h.now()) }()
+	res = h.tryBackends(ctx, username, password)
+	if res.outcome == outcomeOK {
 		h.throttle.succeeded(key)
 		if res.session != nil && res.session.ID != key {
 			h.throttle.succeeded(res.session.ID)
 		}
-	case outcomeBad:
-		h.throttle.failed(key, ip, h.now())
 	}
 	return res
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,6 +295,52 @@ func TestThrottle(t *testing.T) {
 	if res := h.signIn(context.Background(), "alice", "right", "192.0.2.55"); res.outcome != outcomeOK {
 		t.Fatalf("real user from another IP during a spray: %v", res.outcome)
 	}
+}
+
+// TestThrottleParallel: an attacker who sends many guesses at once gets no
+// more of them to the directory than one who sends them in turn; the
+// attempts in flight count against the limit before their outcome is known.
+func TestThrottleParallel(t *testing.T) {
+	fb := &slowBackend{fakeBackend: fakeBackend{user: "alice", password: "right"}, delay: 20 * time.Millisecond}
+	h := newTestHandler(t, func(h *Handler) { h.Throttle = &ThrottleConfig{Failures: 5, Window: caddy.Duration(time.Minute)} },
+		&passwordBackend{name: "ldap", impl: fb, directory: true, sem: make(chan struct{}, 64)})
+	var wg sync.WaitGroup
+	var throttled atomic.Int64
+	for i := range 100 {
+		wg.Go(func() {
+			// One user from many addresses, then many users from one.
+			if res := h.signIn(t.Context(), "alice", "wrong", fmt.Sprintf("192.0.2.%d", i)); res.outcome == outcomeThrottled {
+				throttled.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := fb.calls.Load(); n != 5 {
+		t.Fatalf("100 parallel guesses for one user: %d reached the backend, want 5", n)
+	}
+	fb.calls.Store(0)
+	for i := range 100 {
+		wg.Go(func() { h.signIn(t.Context(), fmt.Sprintf("user%d", i), "wrong", "203.0.113.9") })
+	}
+	wg.Wait()
+	if n := fb.calls.Load(); n != 4*5 {
+		t.Fatalf("100 parallel guesses from one address: %d reached the backend, want 20", n)
+	}
+	if throttled.Load() != 95 {
+		t.Fatalf("%d of the first 100 were throttled, want 95", throttled.Load())
+	}
+}
+
+// slowBackend answers like fakeBackend, after a delay, so that parallel
+// attempts overlap.
+type slowBackend struct {
+	fakeBackend
+	delay time.Duration
+}
+
+func (s *slowBackend) Authenticate(ctx context.Context, u, p string) (groups.Identity, bool, error) {
+	time.Sleep(s.delay)
+	return s.fakeBackend.Authenticate(ctx, u, p)
 }
 
 func TestCookieNamesFollowTLS(t *testing.T) {

@@ -39,11 +39,19 @@ const (
 // configuration, so a reload with the same limits continues counting.
 var throttlePool = caddy.NewUsagePool()
 
+// throttle counts failed sign-ins per username and per client IP. An
+// attempt is admitted only while its failures plus the attempts still in
+// flight stay below the limit, so parallel requests cannot all pass the
+// check before the first failure is counted: at most the limit ever reaches
+// the directory, however many an attacker sends at once.
 type throttle struct {
 	limit  int
 	window time.Duration
 	users  *counterTable
 	ips    *counterTable
+
+	mu   sync.Mutex
+	wake chan struct{} // closed when an attempt ends, if anyone waits for one
 }
 
 func (t *throttle) Destruct() error { return nil }
@@ -56,34 +64,95 @@ func newThrottle(limit int, window time.Duration) *throttle {
 	return &throttle{limit: limit, window: window, users: newCounterTable(), ips: newCounterTable()}
 }
 
-// blocked reports how long user and ip must still wait, or 0.
-func (t *throttle) blocked(user, ip string, now time.Time) time.Duration {
-	return max(t.users.wait(user, t.limit, t.window, now), t.ips.wait(ip, ipFactor*t.limit, t.window, now))
+// admit reserves one attempt for user and ip. wait > 0: a limit is reached,
+// refuse for that long. busy: not refused, but the attempts in flight could
+// still reach a limit; wait for one to end (changed) and ask again.
+// Checking and reserving are one step under both counters' locks.
+func (t *throttle) admit(user, ip string, now time.Time) (wait time.Duration, busy bool) {
+	us, is := t.users.shard(user), t.ips.shard(ip)
+	us.Lock()
+	defer us.Unlock()
+	is.Lock()
+	defer is.Unlock()
+	uc, ic := us.m[user], is.m[ip]
+	ul, il := t.limit, ipFactor*t.limit
+	if w := max(uc.wait(ul, t.window, now), ic.wait(il, t.window, now)); w > 0 {
+		return w, false
+	}
+	if uc.busy(ul, t.window, now) || ic.busy(il, t.window, now) {
+		return 0, true
+	}
+	uc.inFlight++
+	ic.inFlight++
+	t.users.store(us, user, uc, t.window, now)
+	t.ips.store(is, ip, ic, t.window, now)
+	return 0, false
 }
 
-// failed records a failed sign-in.
-func (t *throttle) failed(user, ip string, now time.Time) {
-	t.users.add(user, t.window, now)
-	t.ips.add(ip, t.window, now)
+// done ends an admitted attempt; failed counts it against user and ip.
+func (t *throttle) done(user, ip string, failed bool, now time.Time) {
+	t.users.end(user, failed, t.window, now)
+	t.ips.end(ip, failed, t.window, now)
+	t.mu.Lock()
+	if t.wake != nil {
+		close(t.wake)
+		t.wake = nil
+	}
+	t.mu.Unlock()
 }
 
-// succeeded clears the user's counter; the IP's stays, so one good
-// password among a spray does not reset it.
+// changed returns a channel closed when the next attempt ends. Take it
+// before calling admit, so that an end between the two is not missed.
+func (t *throttle) changed() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wake == nil {
+		t.wake = make(chan struct{})
+	}
+	return t.wake
+}
+
+// succeeded clears the user's failures; the IP's stay, so one good
+// password among a spray does not reset them.
 func (t *throttle) succeeded(user string) { t.users.clear(user) }
 
 type counter struct {
-	n    int
-	last time.Time
+	n        int       // failures, the last at last
+	inFlight int       // attempts admitted whose outcome is not known yet
+	last     time.Time // the last failure
+}
+
+// failures is n while the window since the last failure lasts, then 0.
+func (c counter) failures(window time.Duration, now time.Time) int {
+	if now.Sub(c.last) >= window {
+		return 0
+	}
+	return c.n
+}
+
+// wait is how long a key at its limit must still wait, or 0.
+func (c counter) wait(limit int, window time.Duration, now time.Time) time.Duration {
+	if c.failures(window, now) < limit {
+		return 0
+	}
+	return c.last.Add(window).Sub(now)
+}
+
+// busy: the attempts in flight, should they fail, would reach the limit.
+func (c counter) busy(limit int, window time.Duration, now time.Time) bool {
+	return c.failures(window, now)+c.inFlight >= limit
+}
+
+type shard struct {
+	sync.Mutex
+	m map[string]counter
 }
 
 // counterTable is a sharded map of counters; no lock is held for longer
-// than a map operation, and never across a directory call.
+// than a few map operations, and never across a directory call.
 type counterTable struct {
 	seed   maphash.Seed
-	shards [throttleShards]struct {
-		sync.Mutex
-		m map[string]counter
-	}
+	shards [throttleShards]shard
 }
 
 func newCounterTable() *counterTable {
@@ -94,56 +163,63 @@ func newCounterTable() *counterTable {
 	return t
 }
 
-func (t *counterTable) shard(key string) *struct {
-	sync.Mutex
-	m map[string]counter
-} {
+func (t *counterTable) shard(key string) *shard {
 	return &t.shards[maphash.String(t.seed, key)%throttleShards]
 }
 
-func (t *counterTable) wait(key string, limit int, window time.Duration, now time.Time) time.Duration {
-	s := t.shard(key)
-	s.Lock()
-	c, ok := s.m[key]
-	s.Unlock()
-	if !ok || c.n < limit {
-		return 0
+// store writes c under key in s (locked by the caller): an idle counter
+// is deleted; a new key in a full shard first sweeps expired counters,
+// then drops arbitrary idle ones (never one with attempts in flight).
+func (t *counterTable) store(s *shard, key string, c counter, window time.Duration, now time.Time) {
+	if c.inFlight == 0 && c.failures(window, now) == 0 {
+		delete(s.m, key)
+		return
 	}
-	if d := c.last.Add(window).Sub(now); d > 0 {
-		return d
-	}
-	return 0
-}
-
-func (t *counterTable) add(key string, window time.Duration, now time.Time) {
-	s := t.shard(key)
-	s.Lock()
-	defer s.Unlock()
-	c, ok := s.m[key]
-	if !ok && len(s.m) >= throttleCapacity/throttleShards {
+	if _, ok := s.m[key]; !ok && len(s.m) >= throttleCapacity/throttleShards {
 		for k, v := range s.m {
-			if now.Sub(v.last) >= window {
+			if v.inFlight == 0 && v.failures(window, now) == 0 {
 				delete(s.m, k)
 			}
 		}
-		for k := range s.m {
+		for k, v := range s.m {
 			if len(s.m) < throttleCapacity/throttleShards {
 				break
 			}
-			delete(s.m, k)
+			if v.inFlight == 0 {
+				delete(s.m, k)
+			}
 		}
 	}
-	if ok && now.Sub(c.last) >= window {
-		c.n = 0
-	}
-	c.n++
-	c.last = now
 	s.m[key] = c
 }
 
+// end releases one attempt in flight for key and, if it failed, counts it.
+func (t *counterTable) end(key string, failed bool, window time.Duration, now time.Time) {
+	s := t.shard(key)
+	s.Lock()
+	defer s.Unlock()
+	c := s.m[key]
+	if c.inFlight > 0 {
+		c.inFlight--
+	}
+	if failed {
+		c.n = c.failures(window, now) + 1
+		c.last = now
+	}
+	t.store(s, key, c, window, now)
+}
+
+// clear forgets key's failures (its attempts in flight stay counted).
 func (t *counterTable) clear(key string) {
 	s := t.shard(key)
 	s.Lock()
-	delete(s.m, key)
-	s.Unlock()
+	defer s.Unlock()
+	switch c, ok := s.m[key]; {
+	case !ok:
+	case c.inFlight == 0:
+		delete(s.m, key)
+	default:
+		c.n = 0
+		s.m[key] = c
+	}
 }

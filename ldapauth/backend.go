@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -237,9 +239,13 @@ func (b *Backend) conn(ctx context.Context, d *dc, svc bool) (c Conn, fromPool b
 	if !svc {
 		return c, false, nil
 	}
+	start := time.Now()
 	_, err = call(ctx, c, func() (*ldap.SimpleBindResult, error) {
 		return c.SimpleBind(ldap.NewSimpleBindRequest(b.s.BindDN, b.s.BindPassword, nil))
 	})
+	// Until a user's password has been refused, a bind is the best guess
+	// of what a refusal costs (the service account always binds first).
+	d.refusal.seed(time.Since(start))
 	if err != nil {
 		_ = c.Close()
 		switch {
@@ -453,10 +459,26 @@ func (b *Backend) authService(ctx context.Context, d *dc, u user, password strin
 		entry, err = b.findUser(ctx, c, u.name)
 		return err
 	}); err != nil {
+		if errors.Is(err, errBadCredentials) {
+			// No such user. A known user's wrong password costs a bind
+			// more, which on AD is the dearest step (the DC checks the
+			// hash and updates badPwdCount): answering an unknown name at
+			// once would tell an attacker, by the response time alone,
+			// which names exist. A dummy bind cannot stand in for it: AD
+			// refuses a DN with no account some 20 times faster than a
+			// wrong password, and binding a real decoy account would
+			// count bad passwords against it until it locks. So the
+			// answer waits as long as this DC takes to refuse a password.
+			d.refusal.wait(ctx, b.s.Timeout)
+		}
 		return groups.Identity{}, err
 	}
 	if err := b.withConn(ctx, d, false, func(c Conn) error {
+		start := time.Now()
 		if err := b.userBind(ctx, c, entry.DN, password); err != nil {
+			if errors.Is(err, errBadCredentials) {
+				d.refusal.observe(time.Since(start))
+			}
 			return err
 		}
 		if b.s.Flavor == FlavorOpenLDAP {
@@ -473,6 +495,71 @@ func (b *Backend) authService(ctx context.Context, d *dc, u user, password strin
 		return err
 	})
 	return id, err
+}
+
+// latency tracks how long an operation takes: the median of the last
+// latencySamples observations (a median, not a mean, so that the odd slow
+// answer does not make every padded one slow).
+type latency struct {
+	mu      sync.Mutex
+	samples [latencySamples]time.Duration
+	n       int           // observations so far
+	seeded  time.Duration // the estimate until the first observation
+}
+
+const latencySamples = 31
+
+func (l *latency) observe(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.samples[l.n%latencySamples] = d
+	l.n++
+}
+
+// seed sets the estimate until the first observation.
+func (l *latency) seed(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seeded = d
+}
+
+func (l *latency) estimate() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		return l.seeded
+	}
+	s := slices.Clone(l.samples[:min(l.n, latencySamples)])
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// wait waits for the estimate (at most limit), or until ctx ends. In a
+// quiet process the runtime's timers fire up to a millisecond late (the
+// poller sleeps in whole milliseconds), which alone would set the padded
+// answers apart from those woken by a DC's reply; so the timer covers all
+// but the last millisecond, and that is waited out by yielding.
+func (l *latency) wait(ctx context.Context, limit time.Duration) {
+	d := min(l.estimate(), limit)
+	if d <= 0 {
+		return
+	}
+	end := time.Now().Add(d)
+	if d > time.Millisecond {
+		t := time.NewTimer(d - time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+	for time.Now().Before(end) && ctx.Err() == nil {
+		runtime.Gosched()
+	}
 }
 
 // checkMustChange: OpenLDAP lets a must-change bind succeed and then

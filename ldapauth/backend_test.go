@@ -736,3 +736,50 @@ func TestTraceHasNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalLatency: the time an unknown name is made to wait is the
+// median of the DC's recent password refusals (the seed until there is
+// one), never more than the limit, and cut short by the request's end.
+func TestRefusalLatency(t *testing.T) {
+	var l latency
+	if l.estimate() != 0 {
+		t.Fatal("an empty estimate waits")
+	}
+	l.seed(4 * time.Millisecond)
+	if got := l.estimate(); got != 4*time.Millisecond {
+		t.Fatalf("seeded estimate %v", got)
+	}
+	for _, ms := range []int{3, 100, 3, 2, 3} { // one slow outlier
+		l.observe(time.Duration(ms) * time.Millisecond)
+	}
+	if got := l.estimate(); got != 3*time.Millisecond {
+		t.Fatalf("median of refusals: %v, want 3ms", got)
+	}
+	for range 2 * latencySamples { // the window slides
+		l.observe(8 * time.Millisecond)
+	}
+	if got := l.estimate(); got != 8*time.Millisecond {
+		t.Fatalf("after the window slid: %v, want 8ms", got)
+	}
+	start := time.Now()
+	l.wait(t.Context(), time.Second)
+	if d := time.Since(start); d < 8*time.Millisecond || d > 100*time.Millisecond {
+		t.Fatalf("waited %v for an 8ms estimate", d)
+	}
+	start = time.Now()
+	l.wait(t.Context(), 2*time.Millisecond)
+	if d := time.Since(start); d < 2*time.Millisecond || d > 50*time.Millisecond {
+		t.Fatalf("waited %v with a 2ms limit", d)
+	}
+	l.seed(0)
+	for range latencySamples {
+		l.observe(10 * time.Second)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	l.wait(ctx, time.Minute)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a cancelled request waited %v", d)
+	}
+}

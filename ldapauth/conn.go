@@ -50,6 +50,10 @@ type dc struct {
 	svc  chan pooled
 	bind chan pooled
 
+	// refusal is how long this DC takes to refuse a user's password; an
+	// unknown username is answered no sooner (see authService).
+	refusal latency
+
 	mu        sync.Mutex
 	downUntil time.Time // skipped until then
 	backoff   time.Duration

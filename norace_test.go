@@ -1,0 +1,5 @@
+//go:build !race
+
+package adauth
+
+const raceEnabled = false
