@@ -360,7 +360,7 @@ func (c *Client) discover(ctx context.Context) (*provider, error) {
 		return nil, fmt.Errorf("discovery %s: %w", c.discoveryURL(), err)
 	}
 	wantIssuer := strings.TrimSuffix(c.discoveryURL(), "/.well-known/openid-configuration")
-	if doc.Issuer != wantIssuer && !(c.adfs == false && strings.TrimSuffix(doc.Issuer, "/") == strings.TrimSuffix(wantIssuer, "/")) {
+	if doc.Issuer != wantIssuer && !(!c.adfs && strings.TrimSuffix(doc.Issuer, "/") == strings.TrimSuffix(wantIssuer, "/")) {
 		return nil, &IssuerError{Want: wantIssuer, Got: doc.Issuer}
 	}
 	if doc.AuthURL == "" || doc.TokenURL == "" || doc.JWKSURL == "" {

@@ -119,7 +119,7 @@ func sameKeys(a, b []jsonWebKey) bool {
 
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, k.algs)
+	jws, err := jose.ParseSignedCompact(raw, k.algs) // a JWT: compact serialization only
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func fetchJWKS(ctx context.Context, client *http.Client, u string) ([]jsonWebKey
 		if err := k.UnmarshalJSON(r); err != nil {
 			continue // a key of a type we do not use (or malformed): skip it, keep the rest
 		}
-		if k.Use != "" && k.Use != "sig" || !k.Valid() || k.IsPublic() == false {
+		if k.Use != "" && k.Use != "sig" || !k.Valid() || !k.IsPublic() {
 			continue
 		}
 		keys = append(keys, k)

@@ -117,7 +117,11 @@ func appendExtra(b []byte, extra map[string]json.RawMessage) ([]byte, error) {
 	return append(out, e[1:]...), nil
 }
 
-// sameName is how usernames compare: as the store looks them up.
+// sameName is how usernames compare: as the store looks them up, by their
+// lower-case form (strings.EqualFold folds more: it takes "ſ" for "s",
+// and would let two entries collide that the store keeps apart).
+//
+//lint:ignore SA6005 lower-case equality is the store's own key, on purpose
 func sameName(a, b string) bool { return strings.ToLower(a) == strings.ToLower(b) }
 
 // Find returns the user called username (case-insensitively), or nil.
