@@ -503,3 +503,37 @@ func TestLDAPE2ERecheck(t *testing.T) {
 		}
 	}
 }
+
+// TestLDAPBasicAuthCache: API clients with HTTP Basic are answered from the
+// credential cache, through the real handler: once a Basic request has
+// succeeded, the same credentials keep working while every DC is down,
+// and nothing else does (other credentials, the sign-in form).
+func TestLDAPBasicAuthCache(t *testing.T) {
+	dc := sambadc.Start(t)
+	t.Setenv("ADAUTH_TEST_LDAP_PASSWORD", dc.ServicePassword)
+	lh := newLDAPHandler(t, sambaLDAPConfig(dc), nil)
+	basic := func(user, password string) (int, *http.Request) {
+		r := httptest.NewRequest("GET", "/api/units", nil)
+		r.SetBasicAuth(user, password)
+		w, seen := serve(lh.h, r)
+		return w.Code, seen
+	}
+	if code, seen := basic(`HOSPITAL\alice`, sambadc.Alice.Password); seen == nil {
+		t.Fatalf("first Basic request: %d", code)
+	}
+	dc.Stop()
+	for range 3 {
+		if code, seen := basic(`HOSPITAL\alice`, sambadc.Alice.Password); seen == nil || seen.Header.Get("X-Remote-User") != "alice" {
+			t.Fatalf("cached Basic request with the DC down: %d", code)
+		}
+	}
+	if code, seen := basic("carol", sambadc.Carol.Password); seen != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("uncached credentials with the DC down: %d, passed=%v", code, seen != nil)
+	}
+	if code, seen := basic(`HOSPITAL\alice`, "wrong"); seen != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("a wrong password with the DC down: %d, passed=%v", code, seen != nil)
+	}
+	if w := lh.login("alice", sambadc.Alice.Password); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("the sign-in form is never cached: %d", w.Code)
+	}
+}

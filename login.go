@@ -206,7 +206,9 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) basicAuth(w http.ResponseWriter, r *http.Request) (ss *session, handled bool) {
 	username, password, _ := r.BasicAuth()
 	ip := clientIP(r)
-	res := h.signIn(r.Context(), username, password, ip)
+	// Marked as Basic: API clients send the password with every request,
+	// so the ldap backend may answer from its credential cache (cache).
+	res := h.signIn(withBasicAuth(r.Context()), username, password, ip)
 	if res.outcome != outcomeOK {
 		h.logSignIn(r, "basic", username, ip, res)
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.realm()+`", charset="UTF-8"`)
