@@ -123,6 +123,9 @@ func checkCredentials(username, password string) error {
 // not stop the next; the first that accepts wins; a refusal with a message
 // stops the search, since the password was right for that account.
 func (h *Handler) signIn(ctx context.Context, username, password, ip string) signInResult {
+	if len(username) > maxUsernameBytes { // as sent, before trimming
+		return signInResult{outcome: outcomeBad, reason: errBadInput.Error()}
+	}
 	username = strings.TrimSpace(username)
 	if err := checkCredentials(username, password); err != nil {
 		return signInResult{outcome: outcomeBad, reason: err.Error()}

@@ -36,22 +36,7 @@ func TestBrowserSignInLocal(t *testing.T) {
 	if !strings.Contains(loginURL, "/adauth/login?next=%2F") {
 		t.Errorf("protected page went to %q, want the login page with next=/", loginURL)
 	}
-	err = chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("username"), "alice"),
-		chromedp.SendKeys(chromedp.ID("password"), "demo-alice"),
-		chromedp.Click(chromedp.ID("submit")),
-	)
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("identity")))
-		cancel()
-	}
-	if err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Logf("browser is at %s showing:\n%s", loc, body)
-		t.Fatalf("sign-in in the browser: %v\ncaddy log:\n%s", err, in.Log())
-	}
+	submitForm(ctx, t, in, "alice", "demo-alice", "identity")
 	user := text(ctx, t, "user")
 	groups := text(ctx, t, "groups")
 	if user != "alice" || groups != "physics" {
@@ -130,21 +115,7 @@ func TestBrowserSignInADFS(t *testing.T) {
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, "https://"+emu.Host+"/adfs/oauth2/authorize") {
 		t.Errorf("SSO button went to %q, want the AD FS authorize endpoint", loc)
 	}
-	err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("username"), "carol"),
-		chromedp.SendKeys(chromedp.ID("password"), "Carol.Pass"),
-		chromedp.Click(chromedp.ID("submit")),
-	)
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("groups")))
-		cancel()
-	}
-	if err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("AD FS sign-in in the browser: %v\nbrowser at %s showing:\n%s\ncaddy log:\n%s", err, loc, body, in.Log())
-	}
+	submitForm(ctx, t, in, "carol", "Carol.Pass", "groups")
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/admin/" {
 		t.Errorf("after AD FS the browser is at %q, want the page it asked for, %s/admin/", loc, base)
 	}
@@ -186,6 +157,28 @@ http://:%d {
 `, port, backends, upPort, upPort), caddyrun.Options{})
 	in.WaitTLS("127.0.0.1:"+port, "localhost")
 	return "https://localhost:" + port, in
+}
+
+// submitForm types a username and password into the page's form (adauth's
+// or AD FS's: both use the ids username, password and submit), submits it
+// and waits for the element with id want on the page it leads to.
+func submitForm(ctx context.Context, t *testing.T, in *caddyrun.Instance, username, password, want string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit")),
+	)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID(want)))
+		cancel()
+	}
+	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("signing in as %s in the browser: %v\nbrowser at %s showing:\n%s\ncaddy log:\n%s", username, err, loc, body, in.Log())
+	}
 }
 
 // text reads the text of the element with the given id.

@@ -233,6 +233,7 @@ func TestBadInputNeverReachesBackend(t *testing.T) {
 		{"ali\x01ce", "right"},
 		{"\xff\xfe", "right"},
 		{strings.Repeat("a", 300), "right"},
+		{strings.Repeat("a", 256) + " ", "right"}, // over the limit as sent, whatever trimming leaves
 		{"alice", strings.Repeat("p", 2000)},
 	} {
 		res := h.signIn(context.Background(), c.user, c.pass, "192.0.2.1")

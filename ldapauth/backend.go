@@ -339,8 +339,13 @@ func (b *Backend) parseUsername(typed, password string) (user, bool) {
 		!utf8.ValidString(password) {
 		return user{}, false
 	}
+	// The limit is on what was sent, surrounding spaces included: the
+	// work done for a name is bounded by its bytes, not by its trimmed form.
+	if len(typed) > maxUsernameBytes {
+		return user{}, false
+	}
 	typed = strings.TrimSpace(typed)
-	if typed == "" || len(typed) > maxUsernameBytes || !utf8.ValidString(typed) ||
+	if typed == "" || !utf8.ValidString(typed) ||
 		strings.IndexFunc(typed, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) >= 0 {
 		return user{}, false
 	}
