@@ -2,7 +2,6 @@ package adauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,40 +62,19 @@ to register the relying party, and no secret.`,
 	return cmd
 }
 
-// findADFSBlocks walks a JSON config for adauth handlers with adfs.
+// findADFSBlocks returns the adfs blocks of a JSON config.
 func findADFSBlocks(raw []byte) ([]*ADFSConfig, error) {
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	handlers, err := findHandlers(raw)
+	if err != nil {
 		return nil, err
 	}
 	var out []*ADFSConfig
-	var walk func(v any) error
-	walk = func(v any) error {
-		switch t := v.(type) {
-		case map[string]any:
-			if t["handler"] == "adauth" && t["adfs"] != nil {
-				b, _ := json.Marshal(t["adfs"])
-				var c ADFSConfig
-				if err := json.Unmarshal(b, &c); err != nil {
-					return fmt.Errorf("adfs block: %w", err)
-				}
-				out = append(out, &c)
-			}
-			for _, e := range t {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for _, e := range t {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
+	for _, h := range handlers {
+		if h.ADFS != nil {
+			out = append(out, h.ADFS)
 		}
-		return nil
 	}
-	return out, walk(doc)
+	return out, nil
 }
 
 // checkADFS runs the checks for one block and prints each step.

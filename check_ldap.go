@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,52 +104,27 @@ type ldapBlock struct {
 	mapper *groups.Mapper
 }
 
-// findLDAPBlocks walks a JSON config for adauth handlers with ldap.
+// findLDAPBlocks returns the ldap blocks of a JSON config, each with its
+// handler's group rules.
 func findLDAPBlocks(raw []byte) ([]ldapBlock, error) {
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	handlers, err := findHandlers(raw)
+	if err != nil {
 		return nil, err
 	}
 	var out []ldapBlock
-	var walk func(v any) error
-	walk = func(v any) error {
-		switch t := v.(type) {
-		case map[string]any:
-			if t["handler"] == "adauth" && t["ldap"] != nil {
-				b, _ := json.Marshal(t)
-				var h Handler
-				if err := json.Unmarshal(b, &h); err != nil {
-					return fmt.Errorf("adauth handler: %w", err)
-				}
-				m := groups.PassThrough()
-				if h.Groups != nil {
-					var err error
-					if m, err = h.Groups.Compile(); err != nil {
-						return err
-					}
-				}
-				out = append(out, ldapBlock{ldap: h.LDAP, mapper: m})
-			}
-			keys := make([]string, 0, len(t))
-			for k := range t {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if err := walk(t[k]); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for _, e := range t {
-				if err := walk(e); err != nil {
-					return err
-				}
+	for _, h := range handlers {
+		if h.LDAP == nil {
+			continue
+		}
+		m := groups.PassThrough()
+		if h.Groups != nil {
+			if m, err = h.Groups.Compile(); err != nil {
+				return nil, err
 			}
 		}
-		return nil
+		out = append(out, ldapBlock{ldap: h.LDAP, mapper: m})
 	}
-	return out, walk(doc)
+	return out, nil
 }
 
 // checkLDAP checks one block, DC by DC, and returns the number of failures.

@@ -1,9 +1,12 @@
 package adauth
 
 import (
-	"github.com/spf13/cobra"
+	"encoding/json"
+	"fmt"
+	"slices"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
 )
 
 // subcommands are the `caddy adauth <name>` commands. Each concern adds its
@@ -32,4 +35,47 @@ using a site's Caddyfile, and make a session key.`,
 			}
 		},
 	})
+}
+
+// findHandlers returns every adauth handler of a JSON config (as `caddy
+// adapt` makes it), in a stable order, for the check-* commands, which
+// read a site's own blocks instead of taking their settings as flags.
+func findHandlers(raw []byte) ([]*Handler, error) {
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	var out []*Handler
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch t := v.(type) {
+		case map[string]any:
+			if t["handler"] == "adauth" {
+				b, _ := json.Marshal(t)
+				h := new(Handler)
+				if err := json.Unmarshal(b, h); err != nil {
+					return fmt.Errorf("adauth handler: %w", err)
+				}
+				out = append(out, h)
+			}
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if err := walk(t[k]); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range t {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return out, walk(doc)
 }
