@@ -46,9 +46,10 @@ type Store struct {
 // snapshot is one good reading of the file. It is never modified once
 // stored, so Authenticate reads it without a lock.
 type snapshot struct {
-	users map[string]*entry // by lower-cased username
-	dummy verifier          // for unknown users and unusable passwords
-	stat  fileStat          // of the file this was read from
+	users    map[string]*entry // by lower-cased username
+	dummy    verifier          // for unknown users and unusable passwords
+	stat     fileStat          // of the file this was read from
+	verified *verified         // credentials that matched, for this reading only
 }
 
 type entry struct {
@@ -133,8 +134,11 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (gr
 		snap.dummy.verify(password)
 		return groups.Identity{}, false, nil
 	}
-	if !e.hash.verify(password) {
-		return groups.Identity{}, false, nil
+	if k := snap.verified.sum(e.id.ID, password); !snap.verified.has(k) {
+		if !e.hash.verify(password) {
+			return groups.Identity{}, false, nil
+		}
+		snap.verified.add(k)
 	}
 	if e.disabled {
 		return groups.Identity{}, false, &AccountDisabledError{Username: e.id.ID}
@@ -170,7 +174,7 @@ func (s *Store) load(prev *snapshot) (*snapshot, error) {
 // only validates. prev, the snapshot in use, lends its dummy hash when the
 // most common kind is the same, so a reload need not make a bcrypt hash.
 func (f *File) compile(prev *snapshot, dummy bool) (*snapshot, error) {
-	snap := &snapshot{users: make(map[string]*entry, len(f.Users))}
+	snap := &snapshot{users: make(map[string]*entry, len(f.Users)), verified: newVerified()}
 	kinds := map[string]int{}
 	var first []verifier // first verifier of each kind, in file order
 	for i := range f.Users {

@@ -350,3 +350,65 @@ func TestOpenPollsEverySecond(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestVerifiedCredentialsRemembered: a password that matched is not hashed
+// again (HTTP Basic sends it with every request), a wrong one always is,
+// and a change to the users file forgets everything: a changed password
+// or a disabled account is never answered from memory.
+func TestVerifiedCredentialsRemembered(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("right"), 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, path := openTemp(t, usersJSON(t, User{Username: "api", Password: string(hash)}))
+	check := func(password string) (ok bool, took time.Duration, err error) {
+		start := time.Now()
+		_, ok, err = s.Authenticate(t.Context(), "API", password)
+		return ok, time.Since(start), err
+	}
+	ok, first, _ := check("right")
+	if !ok {
+		t.Fatal("right password refused")
+	}
+	ok, again, _ := check("right")
+	if !ok || again > first/10 {
+		t.Fatalf("second check of a matched password took %v (first %v): not remembered", again, first)
+	}
+	for range 2 {
+		if ok, took, _ := check("wrong"); ok || took < first/3 {
+			t.Fatalf("wrong password: ok=%v in %v (a hash takes %v): answered from memory", ok, took, first)
+		}
+	}
+	t.Logf("bcrypt cost 11: first check %v, remembered %v", first, again)
+
+	// Disabled in the file, same hash: the right password now says so.
+	snap := s.users.Load()
+	if err := WriteFile(path, &File{Users: []User{{Username: "api", Password: string(hash), Disabled: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.users.Load() == snap {
+		if time.Now().After(deadline) {
+			t.Fatal("the file was not re-read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var de *AccountDisabledError
+	if ok, _, err := check("right"); ok || !errors.As(err, &de) {
+		t.Fatalf("disabled account: ok=%v err=%v", ok, err)
+	}
+	// A new password: the old one no longer works, though it was remembered.
+	snap = s.users.Load()
+	if err := WriteFile(path, &File{Users: []User{{Username: "api", Password: lowBcrypt(t, "new")}}}); err != nil {
+		t.Fatal(err)
+	}
+	for s.users.Load() == snap {
+		if time.Now().After(deadline) {
+			t.Fatal("the file was not re-read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ok, _, _ := check("right"); ok {
+		t.Fatal("the old password still works after the file changed")
+	}
+}
