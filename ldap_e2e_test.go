@@ -3,7 +3,6 @@ package adauth
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/caddy-adauth/adauth/groups"
 	"github.com/caddy-adauth/adauth/internal/sambadc"
+	"github.com/caddy-adauth/adauth/internal/serverproc"
 	"github.com/caddy-adauth/adauth/internal/slapdtest"
 )
 
@@ -254,7 +254,7 @@ func TestLDAPE2ESamba(t *testing.T) {
 	t.Run("slow DC", func(t *testing.T) {
 		c := sambaLDAPConfig(dc)
 		c.Timeout = caddy.Duration(time.Second)
-		c.URL = []string{"ldaps://" + silentTCP(t)}
+		c.URL = []string{"ldaps://" + serverproc.SilentListener(t)}
 		slow := newLDAPHandler(t, c, nil)
 		start := time.Now()
 		slow.wantRefused("alice", sambadc.Alice.Password, http.StatusServiceUnavailable, "could not be reached")
@@ -350,37 +350,6 @@ func TestLDAPE2ESlapd(t *testing.T) {
 		}
 	}
 	t.Logf("slapd through the handler: one sign-in %v, %d concurrent %v wall (serial ~%v)", one, n, wall, n*one)
-}
-
-// silentTCP accepts connections and never answers.
-func silentTCP(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
 }
 
 func TestCheckLDAPCommand(t *testing.T) {

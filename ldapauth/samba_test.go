@@ -3,7 +3,6 @@ package ldapauth_test
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/caddy-adauth/adauth/groups"
 	"github.com/caddy-adauth/adauth/internal/sambadc"
+	"github.com/caddy-adauth/adauth/internal/serverproc"
 	"github.com/caddy-adauth/adauth/ldapauth"
 )
 
@@ -186,7 +186,7 @@ func TestSamba(t *testing.T) {
 	})
 
 	t.Run("silent DC times out", func(t *testing.T) {
-		silent := silentListener(t)
+		silent := serverproc.SilentListener(t)
 		for _, scheme := range []string{"ldaps", "ldap"} {
 			c := sambaConfig(dc)
 			c.Timeout = 700 * time.Millisecond
@@ -338,37 +338,6 @@ func TestSambaTwoDCs(t *testing.T) {
 	dcs[0].Restart(t)
 	// dc1 failed longest ago: it is still tried although marked down.
 	mustAuth(t, b, "alice", sambadc.Alice.Password)
-}
-
-// silentListener accepts TCP connections and never answers.
-func silentListener(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
-	return l.Addr().String()
 }
 
 func BenchmarkLoginSamba(b *testing.B) {
