@@ -65,8 +65,8 @@ func readUsers(path string, create bool) (*localauth.File, error) {
 
 // writeUsers writes the users file. A file it creates is 0600 and owned by
 // whoever runs the command: run as root, it says so, since Caddy usually
-// runs as another user and could not read it.
-func writeUsers(cmd *cobra.Command, path string, f *localauth.File) error {
+// runs as another user and could not read it. Then it prints done.
+func writeUsers(cmd *cobra.Command, path string, f *localauth.File, done string, args ...any) error {
 	_, statErr := os.Stat(path)
 	if err := localauth.WriteFile(path, f); err != nil {
 		return err
@@ -74,6 +74,7 @@ func writeUsers(cmd *cobra.Command, path string, f *localauth.File) error {
 	if errors.Is(statErr, fs.ErrNotExist) && os.Geteuid() == 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is new, owned by root, mode 0600: let the user Caddy runs as read it (e.g. chown caddy: %s)\n", path, path)
 	}
+	fmt.Fprintf(cmd.OutOrStdout(), done+"\n", args...)
 	return nil
 }
 
@@ -112,11 +113,7 @@ func newUserAddCmd() *cobra.Command {
 		if err := f.Add(u); err != nil {
 			return err
 		}
-		if err := writeUsers(cmd, *file, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "added user %q to %s\n", name, *file)
-		return nil
+		return writeUsers(cmd, *file, f, "added user %q to %s", name, *file)
 	}
 	return cmd
 }
@@ -139,11 +136,7 @@ func newUserPasswdCmd() *cobra.Command {
 			return err
 		}
 		u.Password = hash
-		if err := writeUsers(cmd, *file, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "password of %q changed in %s\n", u.Username, *file)
-		return nil
+		return writeUsers(cmd, *file, f, "password of %q changed in %s", u.Username, *file)
 	}
 	return cmd
 }
@@ -165,11 +158,7 @@ func newUserStateCmd(verb string, disabled bool) *cobra.Command {
 			return nil
 		}
 		u.Disabled = disabled
-		if err := writeUsers(cmd, *file, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "user %q %sd in %s\n", u.Username, verb, *file)
-		return nil
+		return writeUsers(cmd, *file, f, "user %q %sd in %s", u.Username, verb, *file)
 	}
 	return cmd
 }
@@ -190,11 +179,7 @@ func newUserRemoveCmd() *cobra.Command {
 		if err := f.Remove(name); err != nil {
 			return err
 		}
-		if err := writeUsers(cmd, *file, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "removed user %q from %s\n", name, *file)
-		return nil
+		return writeUsers(cmd, *file, f, "removed user %q from %s", name, *file)
 	}
 	return cmd
 }
@@ -380,12 +365,8 @@ error.`,
 			return fmt.Errorf("%d users are already in %s: %s (pass --replace to overwrite them); nothing written",
 				len(conflicts), *file, strings.Join(conflicts, ", "))
 		}
-		if err := writeUsers(cmd, *file, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "imported %d users into %s (%d replaced, %d disabled, %d without a usable password)\n",
+		return writeUsers(cmd, *file, f, "imported %d users into %s (%d replaced, %d disabled, %d without a usable password)",
 			len(users), *file, replaced, disabled, unusable)
-		return nil
 	}
 	return cmd
 }
