@@ -193,10 +193,16 @@ func (d *decoder) uvarint() uint64 {
 	for ; d.i < len(d.s) && shift < 64; shift += 7 {
 		c := d.s[d.i]
 		d.i++
-		x |= uint64(c&0x7f) << shift
 		if c < 0x80 {
-			return x
+			// Only the shortest encoding is accepted, so one session has
+			// exactly one encoding: a zero last byte after the first, or a
+			// tenth byte above 1, is what marshal never writes.
+			if (c == 0 && shift > 0) || (shift == 63 && c > 1) {
+				break
+			}
+			return x | uint64(c)<<shift
 		}
+		x |= uint64(c&0x7f) << shift
 	}
 	d.bad = true
 	return 0

@@ -143,9 +143,23 @@ func TestUnmarshalRefusesMalformed(t *testing.T) {
 			t.Errorf("unmarshal accepted %x", p)
 		}
 	}
+	// A varint padded with a zero byte, or a tenth byte that overflows 64
+	// bits, decodes to some number but is not what marshal writes.
+	minimal := (&session{ID: "a"}).marshal() // 01 00 00 00 01 'a' ...
+	padded := append([]byte{1, 0x80, 0x00}, minimal[2:]...)
+	overflow := append([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, minimal[2:]...)
+	for _, p := range [][]byte{padded, overflow} {
+		var ss session
+		if ss.unmarshal(p) == nil {
+			t.Errorf("unmarshal accepted the non-minimal varint in %x", p)
+		}
+	}
+	var ss session
+	if err := ss.unmarshal(minimal); err != nil {
+		t.Errorf("the minimal session %x was refused: %v", minimal, err)
+	}
 	noID := testSession(time.Unix(1_800_000_000, 0))
 	noID.ID = ""
-	var ss session
 	if ss.unmarshal(noID.marshal()) == nil {
 		t.Error("a session without an id was accepted")
 	}
