@@ -20,13 +20,20 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"adauth {\n throttle x y\n}",
 		"adauth {\n unknown\n}",
 		"adauth {\n groups {\n map\n }\n}",
+		"adauth {\n local <<EOF\n users.json\n}", // unclosed heredoc: a lexer error
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
+		// Not NewTestDispenser: it calls log.Fatalf on a lexer error (an
+		// unclosed heredoc, say), which kills the fuzzing process. Caddy
+		// itself reports such a file as an error before adauth sees it.
+		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
+		if err != nil {
+			return
+		}
 		var h Handler
-		d := caddyfile.NewTestDispenser(input)
-		if err := h.UnmarshalCaddyfile(d); err != nil {
+		if err := h.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
 			return
 		}
 		if h.PathPrefix != "" && h.PathPrefix[0] != '/' {
