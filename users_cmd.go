@@ -65,8 +65,8 @@ func readUsers(path string, create bool) (*localauth.File, error) {
 
 // writeUsers writes the users file. A file it creates is 0600 and owned by
 // whoever runs the command: run as root, it says so, since Caddy usually
-// runs as another user and could not read it. Then it prints done.
-func writeUsers(cmd *cobra.Command, path string, f *localauth.File, done string, args ...any) error {
+// runs as another user and could not read it. Then it prints what was done.
+func writeUsers(cmd *cobra.Command, path string, f *localauth.File, done string) error {
 	_, statErr := os.Stat(path)
 	if err := localauth.WriteFile(path, f); err != nil {
 		return err
@@ -74,7 +74,7 @@ func writeUsers(cmd *cobra.Command, path string, f *localauth.File, done string,
 	if errors.Is(statErr, fs.ErrNotExist) && os.Geteuid() == 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is new, owned by root, mode 0600: let the user Caddy runs as read it (e.g. chown caddy: %s)\n", path, path)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), done+"\n", args...)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", path, done)
 	return nil
 }
 
@@ -113,60 +113,53 @@ func newUserAddCmd() *cobra.Command {
 		if err := f.Add(u); err != nil {
 			return err
 		}
-		return writeUsers(cmd, *file, f, "added user %q to %s", name, *file)
+		return writeUsers(cmd, *file, f, fmt.Sprintf("added user %q", name))
 	}
 	return cmd
 }
 
 func newUserPasswdCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "passwd <username> --file <users.json> [--password-stdin]",
-		Short: "Sets a user's password",
-		Args:  cobra.ExactArgs(1),
-	}
-	file := fileFlag(cmd)
-	stdin := cmd.Flags().Bool("password-stdin", false, "read the password from the first line of standard input")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, u, err := findUser(*file, args[0])
-		if err != nil {
-			return err
-		}
-		hash, err := newPasswordHash(cmd, *stdin)
-		if err != nil {
-			return err
-		}
-		u.Password = hash
-		return writeUsers(cmd, *file, f, "password of %q changed in %s", u.Username, *file)
-	}
+	var stdin *bool
+	cmd := newUserChangeCmd("passwd", "[--password-stdin]", "Sets a user's password",
+		func(cmd *cobra.Command, f *localauth.File, u *localauth.User) (string, bool, error) {
+			hash, err := newPasswordHash(cmd, *stdin)
+			if err != nil {
+				return "", false, err
+			}
+			u.Password = hash
+			return fmt.Sprintf("changed the password of %q", u.Username), true, nil
+		})
+	stdin = cmd.Flags().Bool("password-stdin", false, "read the password from the first line of standard input")
 	return cmd
 }
 
 func newUserStateCmd(verb string, disabled bool) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   verb + " <username> --file <users.json>",
-		Short: map[bool]string{true: "Disables a user: the password no longer signs in", false: "Enables a disabled user"}[disabled],
-		Args:  cobra.ExactArgs(1),
-	}
-	file := fileFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, u, err := findUser(*file, args[0])
-		if err != nil {
-			return err
-		}
-		if u.Disabled == disabled {
-			fmt.Fprintf(cmd.OutOrStdout(), "user %q is already %sd\n", u.Username, verb)
-			return nil
-		}
-		u.Disabled = disabled
-		return writeUsers(cmd, *file, f, "user %q %sd in %s", u.Username, verb, *file)
-	}
-	return cmd
+	short := map[bool]string{true: "Disables a user: the password no longer signs in", false: "Enables a disabled user"}[disabled]
+	return newUserChangeCmd(verb, "", short,
+		func(cmd *cobra.Command, f *localauth.File, u *localauth.User) (string, bool, error) {
+			if u.Disabled == disabled {
+				return fmt.Sprintf("user %q is already %sd", u.Username, verb), false, nil
+			}
+			u.Disabled = disabled
+			return fmt.Sprintf("%sd user %q", verb, u.Username), true, nil
+		})
 }
 
 func newUserRemoveCmd() *cobra.Command {
+	return newUserChangeCmd("remove", "", "Removes a user",
+		func(cmd *cobra.Command, f *localauth.File, u *localauth.User) (string, bool, error) {
+			name := u.Username
+			return fmt.Sprintf("removed user %q", name), true, f.Remove(name)
+		})
+}
+
+// newUserChangeCmd is a command that changes one user of the file. change
+// edits f or u and says what it did; the file is written back when it
+// changed anything.
+func newUserChangeCmd(verb, flags, short string, change func(*cobra.Command, *localauth.File, *localauth.User) (done string, changed bool, err error)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "remove <username> --file <users.json>",
-		Short: "Removes a user",
+		Use:   strings.TrimSpace(verb + " <username> --file <users.json> " + flags),
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 	}
 	file := fileFlag(cmd)
@@ -175,11 +168,15 @@ func newUserRemoveCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		name := u.Username
-		if err := f.Remove(name); err != nil {
+		done, changed, err := change(cmd, f, u)
+		switch {
+		case err != nil:
 			return err
+		case !changed:
+			fmt.Fprintln(cmd.OutOrStdout(), done)
+			return nil
 		}
-		return writeUsers(cmd, *file, f, "removed user %q from %s", name, *file)
+		return writeUsers(cmd, *file, f, done)
 	}
 	return cmd
 }
@@ -365,8 +362,8 @@ error.`,
 			return fmt.Errorf("%d users are already in %s: %s (pass --replace to overwrite them); nothing written",
 				len(conflicts), *file, strings.Join(conflicts, ", "))
 		}
-		return writeUsers(cmd, *file, f, "imported %d users into %s (%d replaced, %d disabled, %d without a usable password)",
-			len(users), *file, replaced, disabled, unusable)
+		return writeUsers(cmd, *file, f, fmt.Sprintf("imported %d users (%d replaced, %d disabled, %d without a usable password)",
+			len(users), replaced, disabled, unusable))
 	}
 	return cmd
 }

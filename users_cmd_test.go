@@ -123,8 +123,12 @@ func TestUserCommands(t *testing.T) {
 	if _, err := signIn(t, path, "alice", "new pw"); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("disabled user signed in: %v", err)
 	}
+	before, _ := os.ReadFile(path)
 	if out, _ := runCmd(t, newUserCmd, "", "disable", "alice", "--file", path); !strings.Contains(out, "already disabled") {
 		t.Errorf("second disable: %q", out)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a disable that changed nothing rewrote the file")
 	}
 
 	// list
@@ -150,8 +154,8 @@ func TestUserCommands(t *testing.T) {
 	}
 
 	// remove
-	if _, err := runCmd(t, newUserCmd, "", "remove", "Bob", "--file", path); err != nil {
-		t.Fatal(err)
+	if out, err := runCmd(t, newUserCmd, "", "remove", "Bob", "--file", path); err != nil || out != path+": removed user \"bob\"\n" {
+		t.Fatalf("remove: %v %q", err, out)
 	}
 	if f, _ := localauth.ReadFile(path); f.Find("bob") != nil || f.Find("alice") == nil {
 		t.Errorf("after remove: %+v", f.Users)
