@@ -230,13 +230,21 @@ func (h *Handler) newSession(backend string, directory bool, id groups.Identity)
 	} else {
 		apps = h.mapper.Local(groups.Names(id.Groups))
 	}
+	// The username becomes X-Remote-User: one the sign-in form would refuse
+	// (a control character, say) is refused, never cleaned up, since a
+	// cleaned "ali\x01ce" would reach the application as alice.
+	if err := checkUsername(id.ID); err != nil {
+		return nil, &signInResult{outcome: outcomeRefused, backend: backend,
+			message: "This account's username cannot be used here. Please call IT.",
+			reason:  fmt.Sprintf("the directory's username %q: %v", id.ID, err)}
+	}
 	now := h.now().Unix()
 	ss := &session{
 		ID:         strings.ToLower(id.ID),
-		Email:      id.Email,
-		Name:       id.Name,
-		GivenName:  id.GivenName,
-		FamilyName: id.FamilyName,
+		Email:      dropControl(id.Email),
+		Name:       dropControl(id.Name),
+		GivenName:  dropControl(id.GivenName),
+		FamilyName: dropControl(id.FamilyName),
 		Backend:    backend,
 		DN:         id.DN,
 		Groups:     apps,
@@ -248,4 +256,21 @@ func (h *Handler) newSession(backend string, directory bool, id groups.Identity)
 		ss.Name = strings.TrimSpace(ss.GivenName + " " + ss.FamilyName)
 	}
 	return ss, nil
+}
+
+// checkUsername refuses names the sign-in form would refuse or alter.
+func checkUsername(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty username")
+	case len(name) > maxUsernameBytes:
+		return fmt.Errorf("username longer than %d bytes", maxUsernameBytes)
+	case !utf8.ValidString(name):
+		return errors.New("username is not valid UTF-8")
+	case strings.TrimSpace(name) != name:
+		return errors.New("username has leading or trailing spaces")
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("username has control characters")
+	}
+	return nil
 }

@@ -455,3 +455,60 @@ type panicBackend struct{}
 func (panicBackend) Authenticate(context.Context, string, string) (groups.Identity, bool, error) {
 	panic("bug in a backend")
 }
+
+// identityBackend accepts any password and returns one fixed identity: what
+// a directory or token says about a user, unchecked.
+type identityBackend struct{ id groups.Identity }
+
+func (b identityBackend) Authenticate(context.Context, string, string) (groups.Identity, bool, error) {
+	return b.id, true, nil
+}
+
+// A directory's words about a user reach the application without control
+// characters; a username with one is refused, never cleaned into another
+// user's name.
+func TestDirectoryControlCharacters(t *testing.T) {
+	login := func(h *Handler) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/adauth/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"x"}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w, _ := serve(h, r)
+		return w
+	}
+	backend := func(id groups.Identity) *passwordBackend {
+		return &passwordBackend{name: "ldap", impl: identityBackend{id}, directory: true, sem: make(chan struct{}, 1)}
+	}
+	same := func(h *Handler) { h.Groups = &groups.Rules{SameName: true} }
+
+	h := newTestHandler(t, same, backend(groups.Identity{ID: "alice",
+		Name: "Alice\r\nX-Remote-User: admin", Email: "alice@hospital.example\x00", GivenName: "Al\tice", FamilyName: "A\x7fndersen",
+		Groups: []groups.Group{{Name: "physics"}}}))
+	w := login(h)
+	if w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("sign-in: %d\n%s", w.Code, w.Body.String())
+	}
+	r := httptest.NewRequest("GET", "/protected", nil)
+	r.AddCookie(w.Result().Cookies()[0])
+	_, seen := serve(h, r)
+	if seen == nil {
+		t.Fatal("signed-in request did not pass")
+	}
+	want := map[string]string{"X-Remote-User": "alice", "X-Remote-Name": "AliceX-Remote-User: admin", "X-Remote-Email": "alice@hospital.example"}
+	for k, v := range want {
+		if got := seen.Header.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	repl := seen.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	for ph, v := range map[string]string{"http.auth.user.given_name": "Alice", "http.auth.user.family_name": "Andersen", "http.auth.user.name": want["X-Remote-Name"]} {
+		if got, _ := repl.GetString(ph); got != v {
+			t.Errorf("{%s} = %q, want %q", ph, got, v)
+		}
+	}
+
+	for _, id := range []string{"ali\x01ce", "alice\n", "\x00", "", " alice", "al\xffice"} {
+		h := newTestHandler(t, same, backend(groups.Identity{ID: id, Groups: []groups.Group{{Name: "physics"}}}))
+		if w := login(h); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "cannot be used here") {
+			t.Errorf("directory username %q: %d, %d cookies\n%s", id, w.Code, len(w.Result().Cookies()), w.Body.String())
+		}
+	}
+}

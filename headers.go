@@ -132,7 +132,7 @@ func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, ss *session
 			v = repl.ReplaceAll(ih.value, "")
 		}
 		if v != "" {
-			vals[i] = sanitizeHeaderValue(v)
+			vals[i] = dropControl(v)
 			r.Header[ih.name] = vals[i : i+1 : i+1]
 		}
 	}
@@ -149,9 +149,11 @@ func (ss *session) placeholder(key string) (any, bool) {
 	return nil, false
 }
 
-// sanitizeHeaderValue drops control characters: a directory attribute with
-// a newline must not split or smuggle a header.
-func sanitizeHeaderValue(v string) string {
+// dropControl drops control characters. A display name with a newline in
+// the directory must not split a header or a log line, nor make Go refuse
+// the proxied request, whether it goes out as an identity header or through
+// a placeholder in the Caddyfile's own header_up.
+func dropControl(v string) string {
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] == 0x7f {
 			return strings.Map(func(r rune) rune {

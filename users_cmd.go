@@ -229,23 +229,6 @@ func findUser(path, name string) (*localauth.File, *localauth.User, error) {
 	return f, u, nil
 }
 
-// checkUsername refuses names the sign-in form would refuse or alter.
-func checkUsername(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty username")
-	case len(name) > maxUsernameBytes:
-		return fmt.Errorf("username longer than %d bytes", maxUsernameBytes)
-	case !utf8.ValidString(name):
-		return errors.New("username is not valid UTF-8")
-	case strings.TrimSpace(name) != name:
-		return errors.New("username has leading or trailing spaces")
-	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return errors.New("username has control characters")
-	}
-	return nil
-}
-
 // newPasswordHash reads a new password (the first line of stdin, or twice
 // from the terminal without echo) and hashes it.
 func newPasswordHash(cmd *cobra.Command, fromStdin bool) (string, error) {
