@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -509,6 +510,43 @@ func TestDirectoryControlCharacters(t *testing.T) {
 		h := newTestHandler(t, same, backend(groups.Identity{ID: id, Groups: []groups.Group{{Name: "physics"}}}))
 		if w := login(h); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "cannot be used here") {
 			t.Errorf("directory username %q: %d, %d cookies\n%s", id, w.Code, len(w.Result().Cookies()), w.Body.String())
+		}
+	}
+}
+
+// JSON configuration does not pass through the Caddyfile parser: Validate
+// is what stops a bad one, with a message that names the setting.
+func TestValidateRefuses(t *testing.T) {
+	users := t.TempDir() + "/users.json"
+	if err := os.WriteFile(users, []byte(`{"users": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	local := `"local": {"file": "` + users + `"}, "session_keys": ["` + testKey + `"]`
+	cases := map[string]string{
+		`{"session_keys": ["` + testKey + `"]}`:                       "at least one backend",
+		`{` + local + `, "path_prefix": "auth"}`:                      `path_prefix "auth" must be a plain path`,
+		`{` + local + `, "path_prefix": "/auth/*"}`:                   "must be a plain path",
+		`{` + local + `, "session_idle": "11h"}`:                      "session_idle (11h0m0s) is longer than session_lifetime (10h0m0s)",
+		`{` + local + `, "session_idle": "30s"}`:                      "must be at least 1m",
+		`{` + local + `, "session_idle": "30m", "path_prefix": "/a"}`: "",
+	}
+	for cfg, want := range cases {
+		var h Handler
+		if err := json.Unmarshal([]byte(cfg), &h); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := h.Provision(ctx)
+		if err == nil {
+			err = h.Validate()
+		}
+		_ = h.Cleanup()
+		cancel()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", cfg, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want an error with %q", cfg, err, want)
 		}
 	}
 }
