@@ -197,6 +197,13 @@ func (c *LDAPConfig) backendConfig(repl *caddy.Replacer) (ldapauth.Config, error
 	return cfg, nil
 }
 
+// ldapInFlightPerDC is how many sign-ins may wait on one DC at once (pool,
+// if larger). It is set apart from the idle pool so that a shift change's
+// burst runs in parallel instead of queueing behind the pool's eight, while
+// a flood beyond it waits here instead of opening ever more connections to
+// the DCs (each sign-in holds at most two).
+const ldapInFlightPerDC = 32
+
 func (c *LDAPConfig) provision(ctx caddy.Context, repl *caddy.Replacer) (*passwordBackend, error) {
 	return c.newBackend(ctx.Logger().Named("ldap"), repl)
 }
@@ -251,9 +258,7 @@ func (c *LDAPConfig) newBackend(logger *zap.Logger, repl *caddy.Replacer) (*pass
 		impl:      &ldapChecker{b: b, key: key},
 		directory: true,
 		lookups:   b.HasServiceAccount(),
-		// Every DC's pool can be busy at once; beyond that, sign-ins wait
-		// here instead of opening ever more connections to the DCs.
-		sem: make(chan struct{}, pool*max(1, b.Servers())),
+		sem:       make(chan struct{}, max(pool, ldapInFlightPerDC)*max(1, b.Servers())),
 	}, nil
 }
 
