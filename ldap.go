@@ -197,13 +197,6 @@ func (c *LDAPConfig) backendConfig(repl *caddy.Replacer) (ldapauth.Config, error
 	return cfg, nil
 }
 
-// ldapInFlightPerDC is how many sign-ins may wait on one DC at once (pool,
-// if larger). It is set apart from the idle pool so that a shift change's
-// burst runs in parallel instead of queueing behind the pool's eight, while
-// a flood beyond it waits here instead of opening ever more connections to
-// the DCs (each sign-in holds at most two).
-const ldapInFlightPerDC = 32
-
 func (c *LDAPConfig) provision(ctx caddy.Context, repl *caddy.Replacer) (*passwordBackend, error) {
 	return c.newBackend(ctx.Logger().Named("ldap"), repl)
 }
@@ -258,7 +251,12 @@ func (c *LDAPConfig) newBackend(logger *zap.Logger, repl *caddy.Replacer) (*pass
 		impl:      &ldapChecker{b: b, key: key},
 		directory: true,
 		lookups:   b.HasServiceAccount(),
-		sem:       make(chan struct{}, max(pool, ldapInFlightPerDC)*max(1, b.Servers())),
+		// Every DC's pool can be busy at once; beyond that, sign-ins wait
+		// here for a pooled connection instead of opening ever more. Waiting
+		// is the quicker of the two: with 32 allowed in flight, 32 sign-ins
+		// at once against Samba took 1.26 s (24 new TLS connections, which
+		// the DC sets up one by one) against 0.25 s queued on the pool.
+		sem: make(chan struct{}, pool*max(1, b.Servers())),
 	}, nil
 }
 
