@@ -334,28 +334,22 @@ func (h *Handler) ssoFailure(w http.ResponseWriter, r *http.Request, err error, 
 		te *adfsauth.TimeError
 		ce *adfsauth.ClaimError
 	)
+	outcome, status, title, msg := outcomeRefused, http.StatusForbidden, "Sign-in failed",
+		"The answer of the sign-in service could not be verified. Please call IT."
 	switch {
 	case errors.Is(err, adfsauth.ErrUnavailable):
-		h.logSSO(r, "", signInResult{outcome: outcomeUnavailable, reason: err.Error()})
-		h.pages.message(w, r, http.StatusServiceUnavailable, "Sign-in service unavailable",
-			"The hospital sign-in service (AD FS) could not be reached to finish your sign-in. Please try again in a minute; if it keeps happening, call IT.")
+		outcome, status, title, msg = outcomeUnavailable, http.StatusServiceUnavailable, "Sign-in service unavailable",
+			"The hospital sign-in service (AD FS) could not be reached to finish your sign-in. Please try again in a minute; if it keeps happening, call IT."
 	case errors.As(err, &pe):
-		h.logSSO(r, "", signInResult{outcome: outcomeBad, reason: err.Error()})
-		h.pages.message(w, r, http.StatusBadRequest, "Sign-in failed",
-			"The sign-in could not be completed: it was already used or has expired. "+restart)
+		outcome, status, msg = outcomeBad, http.StatusBadRequest,
+			"The sign-in could not be completed: it was already used or has expired. "+restart
 	case errors.As(err, &te):
-		h.logSSO(r, "", signInResult{outcome: outcomeRefused, reason: err.Error()})
-		h.pages.message(w, r, http.StatusForbidden, "Sign-in failed",
-			"The sign-in could not be accepted because the clocks of this server and the sign-in service differ. Please call IT.")
+		msg = "The sign-in could not be accepted because the clocks of this server and the sign-in service differ. Please call IT."
 	case errors.As(err, &ce):
-		h.logSSO(r, "", signInResult{outcome: outcomeRefused, reason: err.Error()})
-		h.pages.message(w, r, http.StatusForbidden, "Sign-in failed",
-			"The sign-in service did not say who you are (a claim is missing from its token). Please call IT: the relying party's claim rules need fixing.")
-	default:
-		h.logSSO(r, "", signInResult{outcome: outcomeRefused, reason: err.Error()})
-		h.pages.message(w, r, http.StatusForbidden, "Sign-in failed",
-			"The answer of the sign-in service could not be verified. Please call IT.")
+		msg = "The sign-in service did not say who you are (a claim is missing from its token). Please call IT: the relying party's claim rules need fixing."
 	}
+	h.logSSO(r, "", signInResult{outcome: outcome, reason: err.Error()})
+	h.pages.message(w, r, status, title, msg)
 }
 
 func (h *Handler) logSSO(r *http.Request, user string, res signInResult) {

@@ -134,13 +134,7 @@ func TestDirectory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := PassThrough()
-			if tt.rules != nil {
-				var err error
-				if m, err = tt.rules.Compile(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			m := compile(t, tt.rules)
 			got, err := m.Directory(tt.dir)
 			if tt.refused {
 				if !errors.Is(err, ErrNotQualified) {
@@ -212,13 +206,7 @@ func TestLocal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := PassThrough()
-			if tt.rules != nil {
-				var err error
-				if m, err = tt.rules.Compile(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			m := compile(t, tt.rules)
 			if got := m.Local(tt.in); got == nil || !slices.Equal(got, tt.want) {
 				t.Fatalf("Local(%q) = %#v, want %#v", tt.in, got, tt.want)
 			}
@@ -266,4 +254,17 @@ func TestFold(t *testing.T) {
 	if fold("straße") == fold("strasse") {
 		t.Error("fold matched ß and ss, which strings.EqualFold does not")
 	}
+}
+
+// compile gives the mapper of rules; nil rules pass groups through.
+func compile(t *testing.T, rules *Rules) *Mapper {
+	t.Helper()
+	if rules == nil {
+		return PassThrough()
+	}
+	m, err := rules.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
